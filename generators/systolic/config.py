@@ -1,0 +1,154 @@
+"""One validated description of a systolic array: every generator, driver and model reads it."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import asdict, dataclass
+
+__all__ = ["ConfigError", "Dataflow", "Overflow", "SystolicConfig"]
+
+MAX_WIDTH = 64
+
+
+class ConfigError(ValueError):
+    """A parameter breaks a rule; the message names the parameter and the rule."""
+
+
+class Dataflow(enum.Enum):
+    """Which operand stays in the processing element while the others move."""
+
+    OUTPUT_STATIONARY = "os"
+    WEIGHT_STATIONARY = "ws"
+
+
+class Overflow(enum.Enum):
+    """What the accumulator does when a sum leaves its range.
+
+    ``NONE`` is only accepted when the accumulator is wide enough for ``max_k`` products, so it
+    can never happen. ``WRAP`` keeps the low ``acc_width`` bits (two's complement when signed);
+    ``SATURATE`` clamps after every addition, in reduction order.
+    """
+
+    NONE = "none"
+    WRAP = "wrap"
+    SATURATE = "saturate"
+
+
+def _require(condition: bool, parameter: str, rule: str) -> None:
+    if not condition:
+        raise ConfigError(f"{parameter}: {rule}")
+
+
+@dataclass(frozen=True)
+class SystolicConfig:
+    """Parameters of a :class:`~accelgen.generators.systolic.SystolicArray`.
+
+    ``acc_width`` left as ``None`` takes the width that cannot overflow for ``max_k`` products:
+    ``input_width + weight_width + ceil(log2(max_k))``. A narrower explicit width needs an
+    ``overflow`` mode other than ``NONE``. ``result_depth`` is the number of result rows the
+    output FIFO holds; the array only starts work whose results are guaranteed a slot, so a
+    stalled consumer never loses or duplicates a result.
+    """
+
+    rows: int
+    cols: int
+    input_width: int = 8
+    weight_width: int = 8
+    signed: bool = True
+    max_k: int = 4096
+    acc_width: int | None = None
+    overflow: Overflow = Overflow.NONE
+    dataflow: Dataflow = Dataflow.OUTPUT_STATIONARY
+    result_depth: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and not isinstance(value, bool), name,
+                     f"must be an integer, got {value!r}")
+            _require(1 <= value <= 256, name, f"must be between 1 and 256, got {value}")
+        for name in ("input_width", "weight_width"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and 1 <= value <= MAX_WIDTH, name,
+                     f"must be an integer between 1 and {MAX_WIDTH}, got {value!r}")
+        _require(isinstance(self.signed, bool), "signed", f"must be true or false, got {self.signed!r}")
+        _require(isinstance(self.max_k, int) and self.max_k >= 1, "max_k",
+                 f"must be an integer >= 1, got {self.max_k!r}")
+        try:
+            object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
+        except ValueError:
+            choices = ", ".join(d.value for d in Dataflow)
+            raise ConfigError(f"dataflow: must be one of {choices}, got {self.dataflow!r}") from None
+        try:
+            object.__setattr__(self, "overflow", Overflow(self.overflow))
+        except ValueError:
+            choices = ", ".join(o.value for o in Overflow)
+            raise ConfigError(f"overflow: must be one of {choices}, got {self.overflow!r}") from None
+
+        safe = self.safe_acc_width
+        if self.acc_width is None:
+            _require(safe <= MAX_WIDTH, "max_k",
+                     f"needs a {safe}-bit accumulator, more than {MAX_WIDTH}; lower max_k or set "
+                     "acc_width with overflow=wrap|saturate")
+            object.__setattr__(self, "acc_width", safe)
+        else:
+            _require(isinstance(self.acc_width, int) and 2 <= self.acc_width <= MAX_WIDTH,
+                     "acc_width", f"must be an integer between 2 and {MAX_WIDTH}, got {self.acc_width!r}")
+            _require(self.acc_width >= safe or self.overflow is not Overflow.NONE, "acc_width",
+                     f"{self.acc_width} bits can overflow for max_k={self.max_k} (needs {safe}); "
+                     "choose overflow=wrap or overflow=saturate")
+        product = self.input_width + self.weight_width
+        _require(self.acc_width >= product or self.overflow is not Overflow.NONE, "acc_width",
+                 f"must hold one {product}-bit product")
+
+        if self.result_depth is None:
+            object.__setattr__(self, "result_depth", self.default_result_depth)
+        _require(isinstance(self.result_depth, int) and self.result_depth >= self.min_result_depth,
+                 "result_depth", f"must be an integer >= {self.min_result_depth} "
+                 f"(one tile of results), got {self.result_depth!r}")
+
+    @property
+    def safe_acc_width(self) -> int:
+        """Narrowest accumulator that holds any sum of ``max_k`` products exactly."""
+        return self.input_width + self.weight_width + math.ceil(math.log2(self.max_k))
+
+    @property
+    def min_result_depth(self) -> int:
+        return self.rows if self.dataflow is Dataflow.OUTPUT_STATIONARY else 1
+
+    @property
+    def default_result_depth(self) -> int:
+        # Two tiles of OS results, or enough WS rows to cover the pipeline, keep the array busy
+        # while the consumer reads at one row per cycle.
+        if self.dataflow is Dataflow.OUTPUT_STATIONARY:
+            return 2 * self.rows
+        return self.rows + self.cols + 4
+
+    @property
+    def name(self) -> str:
+        """A module name that spells out the parameters that change the ports or behaviour."""
+        sign = "s" if self.signed else "u"
+        flow = self.dataflow.value
+        name = (f"systolic_{flow}_{self.rows}x{self.cols}_{sign}{self.input_width}"
+                f"x{self.weight_width}_acc{self.acc_width}")
+        if self.overflow is not Overflow.NONE:
+            name += f"_{self.overflow.value}"
+        if self.result_depth != self.default_result_depth:
+            name += f"_q{self.result_depth}"
+        return name
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["dataflow"] = self.dataflow.value
+        data["overflow"] = self.overflow.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SystolicConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: not a systolic-array parameter "
+                              f"(known: {', '.join(sorted(known))})")
+        return cls(**data)

@@ -1,0 +1,132 @@
+"""Processing elements: one multiply-accumulate per valid step, linked only to neighbours."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .arithmetic import accumulate
+from .config import SystolicConfig
+from .links import (
+    HorizontalLink,
+    OutputStationaryColumnLink,
+    WeightStationaryColumnLink,
+    acc_shape,
+    weight_shape,
+)
+
+__all__ = ["OutputStationaryPE", "WeightStationaryPE"]
+
+
+class OutputStationaryPE(wiring.Component):
+    """Keeps one element of C and accumulates it over the reduction steps that pass through.
+
+    Every link output is registered: a step entering on ``west``/``north`` leaves on
+    ``east``/``south`` one cycle later. On the tile's ``last`` step the finished sum moves into
+    the drain register and the accumulator restarts at zero, so the next tile can stream in
+    while this one drains.
+
+    Members
+    -------
+    west : In(HorizontalLink), east : Out(HorizontalLink)
+        A operand and step control.
+    north : In(OutputStationaryColumnLink), south : Out(OutputStationaryColumnLink)
+        B operand and the drain chain.
+    drain_start : In(1)
+        Column-wide: the column's bottom PE sees its last step this cycle. From the next cycle
+        each drain register shifts south once per cycle until the column is empty.
+    """
+
+    def __init__(self, cfg: SystolicConfig):
+        self._cfg = cfg
+        super().__init__({
+            "west": In(HorizontalLink(cfg)),
+            "east": Out(HorizontalLink(cfg)),
+            "north": In(OutputStationaryColumnLink(cfg)),
+            "south": Out(OutputStationaryColumnLink(cfg)),
+            "drain_start": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        acc = Signal(acc_shape(cfg))
+        drain = Signal(acc_shape(cfg))
+        take = Signal()
+
+        total = accumulate(cfg, acc, self.west.a * self.north.b)
+        with m.If(self.west.valid):
+            m.d.sync += acc.eq(Mux(self.west.last, 0, total))
+
+        # Row i shifts for i+1 cycles after drain_start: enough to pass every sum above it
+        # south, and no longer than the earliest next tile may capture (the cycle model's
+        # `rows` spacing between last steps guarantees the capture comes after).
+        m.d.sync += take.eq(self.drain_start | self.north.take)
+        with m.If(self.west.valid & self.west.last):
+            m.d.sync += drain.eq(total)
+        with m.Elif(take):
+            m.d.sync += drain.eq(self.north.drain)
+
+        m.d.sync += [
+            self.east.a.eq(self.west.a),
+            self.east.valid.eq(self.west.valid),
+            self.east.last.eq(self.west.last),
+            self.south.b.eq(self.north.b),
+        ]
+        m.d.comb += [
+            self.south.drain.eq(drain),
+            self.south.take.eq(take),
+        ]
+        return m
+
+
+class WeightStationaryPE(wiring.Component):
+    """Holds one weight and adds its product with each passing activation to the partial sum
+    flowing south.
+
+    Weights are double-buffered: the weight bus fills the shadow register while the active
+    weight is in use, and the first activation after a load carries ``commit``, which makes
+    this PE switch to the shadow weight exactly when that activation reaches it. Partial sums
+    leave on ``south`` one cycle after their operands arrive.
+
+    Parameters
+    ----------
+    cfg : SystolicConfig
+    row : int
+        This PE's row; it latches the weight addressed to it.
+    """
+
+    def __init__(self, cfg: SystolicConfig, row: int):
+        self._cfg = cfg
+        self._row = row
+        super().__init__({
+            "west": In(HorizontalLink(cfg)),
+            "east": Out(HorizontalLink(cfg)),
+            "north": In(WeightStationaryColumnLink(cfg)),
+            "south": Out(WeightStationaryColumnLink(cfg)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        shadow = Signal(weight_shape(cfg))
+        active = Signal(weight_shape(cfg))
+
+        weight = Mux(self.west.commit, shadow, active)
+        with m.If(self.west.valid & self.west.commit):
+            m.d.sync += active.eq(shadow)
+        with m.If(self.north.weight_valid & (self.north.weight_row == self._row)):
+            m.d.sync += shadow.eq(self.north.weight)
+
+        m.d.sync += [
+            self.south.psum.eq(accumulate(cfg, self.north.psum, self.west.a * weight)),
+            self.south.weight.eq(self.north.weight),
+            self.south.weight_valid.eq(self.north.weight_valid),
+            self.south.weight_row.eq(self.north.weight_row),
+            self.east.a.eq(self.west.a),
+            self.east.valid.eq(self.west.valid),
+            self.east.last.eq(self.west.last),
+            self.east.commit.eq(self.west.commit),
+        ]
+        return m

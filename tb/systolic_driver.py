@@ -1,0 +1,185 @@
+"""Runs C = A @ B of any shape on a generated systolic array by folding it over the array.
+
+Output-stationary: for every (row tile, column tile) of C, K steps each carry one column of
+the A tile and one row of the B tile; the tile's rows of C come back bottom row first.
+Weight-stationary: for every column tile and every K tile, ``rows`` weight rows are loaded,
+then every row of A streams through; from the second K tile on, each activation carries the
+partial sums its row got from the previous K tile, so the array itself accumulates over K.
+Padding (zeros) fills partial tiles and is dropped from the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from accelgen.sim.systolic_cycles import ArrayTiming, result_order
+
+from .payload import PayloadCodec
+
+__all__ = ["GemmRun", "SystolicHarness", "PlannedStep"]
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step to send; ``build`` gets the result rows delivered so far (for partial sums)."""
+
+    build: Callable[[list[Payload]], Payload]
+    after: int | None = None
+
+
+@dataclass
+class GemmRun:
+    c: np.ndarray
+    accepted: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)
+
+    @property
+    def cycles(self) -> int:
+        return self.delivered[-1] - self.accepted[0] + 1
+
+
+def _pad(values: np.ndarray, length: int) -> list[int]:
+    out = [0] * length
+    out[: len(values)] = [int(v) for v in values]
+    return out
+
+
+class SystolicHarness:
+    """Clock, reset and the operand/result streams of one generated array under cocotb."""
+
+    def __init__(self, dut: Any, description: dict[str, Any], *, period_ns: int = 10):
+        self.dut = dut
+        self.params = description["parameters"]
+        self.rows = self.params["rows"]
+        self.cols = self.params["cols"]
+        self.dataflow = self.params["dataflow"]
+        self.timing = ArrayTiming(self.rows, self.cols, self.dataflow, self.params["result_depth"])
+        self.operands = PayloadCodec(description["streams"]["operands"]["payload"])
+        self.results = PayloadCodec(description["streams"]["results"]["payload"])
+        self._period_ns = period_ns
+        self._clock_started = False
+
+    async def reset(self, cycles: int = 2) -> None:
+        if not self._clock_started:
+            Clock(self.dut.clk, self._period_ns, unit="ns").start()
+            self._clock_started = True
+        self.dut.operands__valid.value = 0
+        self.dut.results__ready.value = 0
+        self.dut.rst.value = 1
+        for _ in range(cycles):
+            await RisingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    def plan(self, a: np.ndarray, b: np.ndarray) -> list[PlannedStep]:
+        m, k = a.shape
+        n = b.shape[1]
+        rows, cols = self.rows, self.cols
+        steps: list[PlannedStep] = []
+        if self.dataflow == "os":
+            for mt in range(math.ceil(m / rows)):
+                for nt in range(math.ceil(n / cols)):
+                    a_tile = a[mt * rows:(mt + 1) * rows]
+                    b_tile = b[:, nt * cols:(nt + 1) * cols]
+                    for step in range(k):
+                        payload = {"a": _pad(a_tile[:, step], rows),
+                                   "b": _pad(b_tile[step], cols),
+                                   "last": int(step == k - 1)}
+                        steps.append(PlannedStep(lambda _d, p=payload: p))
+            return steps
+        produced = 0
+        k_tiles = math.ceil(k / rows)
+        for nt in range(math.ceil(n / cols)):
+            for kt in range(k_tiles):
+                w_tile = b[kt * rows:(kt + 1) * rows, nt * cols:(nt + 1) * cols]
+                for r in range(rows):
+                    weights = _pad(w_tile[r], cols) if r < len(w_tile) else [0] * cols
+                    payload = {"weights": weights, "kind": "WEIGHTS"}
+                    steps.append(PlannedStep(lambda _d, p=payload: p))
+                first = produced
+                for row in range(m):
+                    base = {"a": _pad(a[row, kt * rows:(kt + 1) * rows], rows),
+                            "kind": "ACTIVATIONS", "last": int(row == m - 1)}
+                    if kt == 0:
+                        steps.append(PlannedStep(lambda _d, p=base: {**p, "psum": [0] * cols}))
+                    else:
+                        source = first - m + row
+                        steps.append(PlannedStep(
+                            lambda d, p=base, s=source: {**p, "psum": d[s]["c"]}, after=source))
+                produced += m
+        return steps
+
+    async def stream(self, steps: list[PlannedStep], expected_results: int, *,
+                     rng: np.random.Generator | None = None, source_gap: float = 0.0,
+                     sink_stall: float = 0.0, timeout: int = 1_000_000
+                     ) -> tuple[list[Payload], list[int], list[int]]:
+        """Send ``steps`` and collect ``expected_results`` rows, one clock cycle per loop.
+
+        Inputs for the coming edge are driven right after an edge; transfers are decided from
+        settled values in the read-only phase, so a result delivered at edge e can feed a
+        step accepted at edge e + 1.
+        """
+        dut = self.dut
+        delivered: list[Payload] = []
+        accepted_at: list[int] = []
+        delivered_at: list[int] = []
+        index = 0
+        edge = 0
+        while index < len(steps) or len(delivered) < expected_results:
+            if edge > timeout:
+                raise TimeoutError(f"{len(steps) - index} steps unsent and "
+                                   f"{expected_results - len(delivered)} results missing "
+                                   f"after {timeout} cycles")
+            offer = index < len(steps)
+            if offer and steps[index].after is not None:
+                offer = steps[index].after < len(delivered)
+            if offer and rng is not None and source_gap and rng.random() < source_gap:
+                offer = False
+            if offer:
+                dut.operands__payload.value = self.operands.pack(steps[index].build(delivered))
+            dut.operands__valid.value = int(offer)
+            sink_ready = not (rng is not None and sink_stall and rng.random() < sink_stall)
+            dut.results__ready.value = int(sink_ready)
+            await ReadOnly()
+            if offer and dut.operands__ready.value:
+                accepted_at.append(edge)
+                index += 1
+            if sink_ready and dut.results__valid.value:
+                delivered.append(self.results.unpack(int(dut.results__payload.value)))
+                delivered_at.append(edge)
+            await RisingEdge(dut.clk)
+            edge += 1
+        dut.operands__valid.value = 0
+        return delivered, accepted_at, delivered_at
+
+    async def gemm(self, a: np.ndarray, b: np.ndarray, **stream_options: Any) -> GemmRun:
+        """C = A @ B on the hardware, with the edges of every transfer."""
+        a = np.asarray(a)
+        b = np.asarray(b)
+        m, k = a.shape
+        if b.shape[0] != k:
+            raise ValueError(f"shapes {a.shape} and {b.shape} cannot be multiplied")
+        if k > self.params["max_k"] and self.params["overflow"] == "none":
+            raise ValueError(f"K={k} exceeds max_k={self.params['max_k']}, which the "
+                             "accumulator width was sized for (use overflow=wrap|saturate)")
+        n = b.shape[1]
+        order = result_order(self.timing, m, k, n)
+        rows_out, accepted, delivered_at = await self.stream(
+            self.plan(a, b), len(order), **stream_options)
+        c = np.zeros((m, n), dtype=object)
+        last_k_tile = math.ceil(k / self.rows) - 1 if self.dataflow == "ws" else 0
+        for (row, col0, k_tile), payload in zip(order, rows_out, strict=True):
+            if row >= m or k_tile != last_k_tile:
+                continue
+            width = min(self.cols, n - col0)
+            c[row, col0:col0 + width] = payload["c"][:width]
+        return GemmRun(c, accepted, delivered_at)
