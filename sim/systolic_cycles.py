@@ -54,6 +54,9 @@ class ArrayTiming:
             raise ValueError(f"dataflow: must be os or ws, got {self.dataflow!r}")
         if self.rows < 1 or self.cols < 1:
             raise ValueError(f"rows and cols must be >= 1, got {self.rows}x{self.cols}")
+        if self.result_depth < max(3, self.results_per_step):
+            raise ValueError(f"result_depth: must be >= {max(3, self.results_per_step)}, "
+                             f"got {self.result_depth}")
 
     @property
     def write_latency(self) -> int:

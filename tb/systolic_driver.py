@@ -19,7 +19,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from accelgen.sim.systolic_cycles import ArrayTiming, result_order
+from accelgen.sim.systolic_cycles import ArrayTiming, gemm_cycles, result_order
 
 from .payload import PayloadCodec
 
@@ -173,6 +173,9 @@ class SystolicHarness:
                              "accumulator width was sized for (use overflow=wrap|saturate)")
         n = b.shape[1]
         order = result_order(self.timing, m, k, n)
+        # Lost results must fail fast, not after a million idle cycles; stalls stretch a run
+        # by far less than this margin over the stall-free model.
+        stream_options.setdefault("timeout", 20 * gemm_cycles(self.timing, m, k, n) + 1000)
         rows_out, accepted, delivered_at = await self.stream(
             self.plan(a, b), len(order), **stream_options)
         c = np.zeros((m, n), dtype=object)

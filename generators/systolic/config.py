@@ -115,15 +115,18 @@ class SystolicConfig:
 
     @property
     def min_result_depth(self) -> int:
-        return self.rows if self.dataflow is Dataflow.OUTPUT_STATIONARY else 1
+        # A whole OS tile must fit; below 3 entries Amaranth's SyncFIFOBuffered can refuse a
+        # write while it moves an entry to its output register.
+        return max(3, self.rows if self.dataflow is Dataflow.OUTPUT_STATIONARY else 1)
 
     @property
     def default_result_depth(self) -> int:
-        # Two tiles of OS results, or enough WS rows to cover the pipeline, keep the array busy
-        # while the consumer reads at one row per cycle.
+        # The smallest depth at which an always-ready consumer never holds the array back:
+        # every result row in flight between admission and delivery needs a reserved slot.
+        # (Found with the cycle model over tile shapes; see tests/test_systolic_model.py.)
         if self.dataflow is Dataflow.OUTPUT_STATIONARY:
-            return 2 * self.rows
-        return self.rows + self.cols + 4
+            return 2 * self.rows + self.cols + 3
+        return self.rows + self.cols + 3
 
     @property
     def name(self) -> str:
