@@ -1,0 +1,102 @@
+"""Run the cocotb regression of one generated design, split over parallel simulator runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from accelgen.generators.emit import GeneratedDesign, write_design
+from accelgen.tb.cases import GemmCase
+
+from .simulate import build_simulator, run_cocotb
+
+__all__ = ["RegressionResult", "run_regression"]
+
+TEST_MODULE = "accelgen.tb.systolic_tests"
+
+
+@dataclass(frozen=True)
+class RegressionResult:
+    design: str
+    passed: int
+    failed: list[str]
+    junit: Path
+    seconds: float
+    waves: list[Path]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.passed > 0
+
+    def summary(self) -> str:
+        total = self.passed + len(self.failed)
+        verdict = "PASS" if self.ok else "FAIL"
+        line = (f"{verdict} {self.design}: {self.passed}/{total} cases passed in "
+                f"{self.seconds:.1f} s; JUnit XML: {self.junit}")
+        if self.failed:
+            line += f"; failed: {', '.join(self.failed)}"
+        return line
+
+
+def _merge_junit(parts: list[Path], target: Path) -> tuple[int, list[str]]:
+    """One JUnit file from the per-job files; returns (passed, failed test names)."""
+    suites = ElementTree.Element("testsuites", name="accelgen")
+    passed = 0
+    failed: list[str] = []
+    for part in parts:
+        if not part.exists():
+            failed.append(f"{part.parent.name} (no results: the simulator did not finish)")
+            continue
+        root = ElementTree.parse(part).getroot()
+        for suite in root.iter("testsuite"):
+            suites.append(suite)
+            for case in suite.iter("testcase"):
+                name = case.get("name", "?")
+                if case.find("failure") is not None or case.find("error") is not None:
+                    failed.append(name)
+                elif case.find("skipped") is None:
+                    passed += 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(suites).write(target, encoding="unicode", xml_declaration=True)
+    return passed, failed
+
+
+def run_regression(design: GeneratedDesign, cases: list[GemmCase], out_dir: Path, *,
+                   jobs: int = 1, waves: bool = False) -> RegressionResult:
+    """Simulate ``cases`` on ``design`` with ``jobs`` simulator processes at once.
+
+    Every job shares one Verilator build. Results land in ``out_dir/results.xml``; with
+    ``waves`` each job also leaves a waveform dump beside its own results.
+    """
+    if not cases:
+        raise ValueError("no regression cases: nothing would be checked")
+    start = time.monotonic()
+    v_path, j_path = write_design(design, out_dir)
+    build_dir = build_simulator(v_path, design.name, waves=waves)
+    jobs = max(1, min(jobs, len(cases)))
+    groups = [cases[i::jobs] for i in range(jobs)]
+
+    def run(index: int) -> tuple[Path, Path | None]:
+        job_dir = out_dir / f"job{index}"
+        job_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "ACCELGEN_DESIGN": str(j_path.resolve()),
+            "ACCELGEN_CASES": json.dumps([c.to_dict() for c in groups[index]]),
+        }
+        result = run_cocotb(build_dir, design.name, TEST_MODULE, env=env, waves=waves,
+                            results_xml=job_dir / "results.xml", test_dir=job_dir)
+        return result.results_xml, result.waves
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(run, range(jobs)))
+    junit = out_dir / "results.xml"
+    passed, failed = _merge_junit([xml for xml, _ in outcomes], junit)
+    expected = len(cases)
+    if passed + len(failed) < expected:
+        failed.append(f"{expected - passed - len(failed)} case(s) never reported")
+    return RegressionResult(design.name, passed, failed, junit, time.monotonic() - start,
+                            [w for _, w in outcomes if w is not None])
