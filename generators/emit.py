@@ -30,7 +30,7 @@ class GeneratedDesign:
 
 def generate_systolic(cfg: SystolicConfig) -> GeneratedDesign:
     array = SystolicArray(cfg)
-    text = verilog.convert(array, name=cfg.name, emit_src=False)
+    text = verilog.convert(array, name=cfg.name, emit_src=False) + "\n" + array.submodule_verilog()
     description = {
         "generator": "accelgen",
         "generator_version": generator_version(),

@@ -13,7 +13,7 @@ from amaranth.hdl import Shape, ShapeCastable
 from amaranth.lib import data, stream, wiring
 from amaranth.lib import enum as amaranth_enum
 
-__all__ = ["describe_layout", "describe_component", "generator_version"]
+__all__ = ["describe_component", "describe_layout", "generator_version"]
 
 
 def generator_version() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["int_range", "check_range", "wrap", "saturate", "reduce_to_width"]
+__all__ = ["check_range", "int_range", "reduce_to_width", "saturate", "wrap"]
 
 
 def int_range(width: int, signed: bool) -> tuple[int, int]:

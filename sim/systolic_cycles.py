@@ -28,13 +28,13 @@ from dataclasses import dataclass
 __all__ = [
     "FIFO_LATENCY",
     "ArrayTiming",
-    "Step",
     "Schedule",
-    "schedule",
-    "os_gemm_steps",
-    "ws_gemm_steps",
-    "gemm_schedule",
+    "Step",
     "gemm_cycles",
+    "gemm_schedule",
+    "os_gemm_steps",
+    "schedule",
+    "ws_gemm_steps",
 ]
 
 FIFO_LATENCY = 2

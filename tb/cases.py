@@ -8,7 +8,7 @@ import numpy as np
 
 from accelgen.sim.integers import int_range
 
-__all__ = ["GemmCase", "operands_for", "default_cases"]
+__all__ = ["GemmCase", "default_cases", "operands_for"]
 
 
 @dataclass(frozen=True)

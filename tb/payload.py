@@ -52,7 +52,10 @@ def _pack(layout: dict[str, Any], value: Any, where: str) -> int:
         value = layout["members"][value]
     value = int(value)
     width = layout["width"]
-    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if layout["signed"] else (0, (1 << width) - 1)
+    if layout["signed"]:
+        lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    else:
+        lo, hi = 0, (1 << width) - 1
     if not lo <= value <= hi:
         raise ValueError(f"{where}: {value} does not fit [{lo}, {hi}]")
     return value & ((1 << width) - 1)

@@ -23,7 +23,7 @@ from accelgen.sim.systolic_cycles import ArrayTiming, gemm_cycles, result_order
 
 from .payload import PayloadCodec
 
-__all__ = ["GemmRun", "SystolicHarness", "PlannedStep"]
+__all__ = ["GemmRun", "PlannedStep", "SystolicHarness"]
 
 Payload = dict[str, Any]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import unsigned
+from amaranth.sim import Simulator
+
 from accelgen.generators.systolic import SystolicConfig
 from accelgen.generators.systolic.delay_lines import DelayLines
 from accelgen.generators.systolic.pe import OutputStationaryPE
 from accelgen.sim.gemm import gemm
-from amaranth.hdl import unsigned
-from amaranth.sim import Simulator
 
 SEED = 7
 

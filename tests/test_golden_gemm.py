@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from accelgen.sim.gemm import gemm
-from accelgen.sim.integers import int_range, wrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from accelgen.sim.gemm import gemm
+from accelgen.sim.integers import int_range, wrap
 
 SEED = 20261122
 

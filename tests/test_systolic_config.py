@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from accelgen.generators.systolic import ConfigError, Dataflow, Overflow, SystolicConfig
 
 BASE = SystolicConfig(rows=4, cols=4)
@@ -57,7 +58,7 @@ def test_narrow_accumulator_needs_an_overflow_mode():
 
 
 def test_unknown_keys_are_rejected():
-    with pytest.raises(ConfigError, match="^colums: not a systolic-array parameter"):
+    with pytest.raises(ConfigError, match=r"^colums: not a systolic-array parameter"):
         SystolicConfig.from_dict({"rows": 2, "colums": 2})
 
 

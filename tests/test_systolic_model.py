@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from accelgen.generators.systolic import SystolicConfig
 from accelgen.sim.systolic_cycles import ArrayTiming, gemm_cycles, gemm_schedule, result_order
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from ..instance import SharedModule, emit_module
 from .config import Dataflow, SystolicConfig
 from .delay_lines import DelayLines
 from .links import (
@@ -16,7 +19,7 @@ from .links import (
     result_layout,
     weight_shape,
 )
-from .pe import OutputStationaryPE, WeightStationaryPE
+from .row import SystolicRow
 
 __all__ = ["SystolicArray"]
 
@@ -58,6 +61,16 @@ class SystolicArray(wiring.Component):
     def config(self) -> SystolicConfig:
         return self._cfg
 
+    @property
+    def row_module_name(self) -> str:
+        return f"{self._cfg.name}_row"
+
+    def submodule_verilog(self) -> str:
+        """The row module every array row instantiates and the PE module every row position
+        instantiates, each emitted once (see :mod:`..instance`)."""
+        row = SystolicRow(self._cfg)
+        return emit_module(row, self.row_module_name) + "\n" + row.pe_verilog()
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
@@ -96,11 +109,12 @@ class SystolicArray(wiring.Component):
         else:
             is_weights = payload.kind == StepKind.WEIGHTS
             weight_cooldown = Signal(range(max(cols, 2)))
-            next_weight_row = Signal(range(max(rows, 2)))
+            next_weight_row = Signal(range(rows + 1))  # saturates: extra weight rows are dropped
             commit_pending = Signal()
+            # With two columns or fewer the cooldown never exceeds 1: weights are always ready.
+            weights_ready = (weight_cooldown <= 1) if cols > 2 else 1
             m.d.comb += [
-                self.operands.ready.eq(
-                    (is_weights & (weight_cooldown <= 1)) | (~is_weights & has_room)),
+                self.operands.ready.eq((is_weights & weights_ready) | (~is_weights & has_room)),
                 produces.eq(accept & ~is_weights),
             ]
             with m.If(accept & ~is_weights & commit_pending):
@@ -110,7 +124,7 @@ class SystolicArray(wiring.Component):
             with m.If(accept & is_weights):
                 m.d.sync += [
                     next_weight_row.eq(
-                        (next_weight_row + 1) if rows > 1 else 0),
+                        next_weight_row + (next_weight_row != rows)),
                     commit_pending.eq(1),
                 ]
             with m.Elif(produces):
@@ -124,110 +138,99 @@ class SystolicArray(wiring.Component):
         with m.Elif(written):
             m.d.sync += reserved.eq(reserved - 1)
 
-        # Input register: the step accepted this cycle, or a bubble.
-        lane = data.StructLayout({"a": input_shape(cfg), "valid": 1, "last": 1, "commit": 1})
-        west = Signal(data.ArrayLayout(lane, rows))
-        step_valid = Signal()
-        step_last = Signal()
-        step_commit = Signal()
-        step_a = Signal.like(payload.a)
-        m.d.sync += step_valid.eq(accept if os_flow else accept & ~is_weights)
+        # Input register: the step accepted this cycle, or a bubble. Operand registers need
+        # no reset: only the control bits, which say whether the operands mean anything.
+        control = data.StructLayout({"valid": 1, "last": 1, "commit": 1})
+        step = Signal(control)
+        step_a = Signal.like(payload.a, reset_less=True)
+        m.d.sync += step.valid.eq(accept if os_flow else accept & ~is_weights)
         with m.If(accept):
-            m.d.sync += [step_a.eq(payload.a), step_last.eq(payload.last)]
+            m.d.sync += [step_a.eq(payload.a), step.last.eq(payload.last)]
             if not os_flow:
-                m.d.sync += step_commit.eq(commit_pending)
+                m.d.sync += step.commit.eq(commit_pending)
+        m.submodules.row_skew = row_skew = DelayLines(input_shape(cfg), range(rows),
+                                                      reset_less=True)
+        m.submodules.row_control_skew = row_control_skew = DelayLines(control, range(rows))
+        m.d.comb += row_skew.i.eq(step_a)
         for i in range(rows):
-            m.d.comb += [
-                west[i].a.eq(step_a[i]),
-                west[i].valid.eq(step_valid),
-                west[i].last.eq(step_last),
-                west[i].commit.eq(step_commit),
-            ]
-        m.submodules.row_skew = row_skew = DelayLines(lane, range(rows))
-        m.d.comb += row_skew.i.eq(west)
+            m.d.comb += row_control_skew.i[i].eq(step)
 
         # Operands entering each column's top, staggered by column.
         north_shape = weight_shape(cfg) if os_flow else acc_shape(cfg)
-        north = Signal(data.ArrayLayout(north_shape, cols))
+        north = Signal(data.ArrayLayout(north_shape, cols), reset_less=True)
         with m.If(accept):
             m.d.sync += north.eq(payload.b if os_flow else payload.psum)
-        m.submodules.column_skew = column_skew = DelayLines(north_shape, range(cols))
+        m.submodules.column_skew = column_skew = DelayLines(north_shape, range(cols),
+                                                            reset_less=True)
         m.d.comb += column_skew.i.eq(north)
 
         if not os_flow:
-            weights = Signal.like(payload.weights)
+            weights = Signal.like(payload.weights, reset_less=True)
             weight_valid = Signal()
             weight_row = Signal.like(next_weight_row)
             m.d.sync += weight_valid.eq(accept & is_weights)
             with m.If(accept & is_weights):
                 m.d.sync += [weights.eq(payload.weights), weight_row.eq(next_weight_row)]
 
-        # The grid.
-        if os_flow:
-            grid = [[OutputStationaryPE(cfg) for _ in range(cols)] for _ in range(rows)]
-        else:
-            grid = [[WeightStationaryPE(cfg, i) for _ in range(cols)] for i in range(rows)]
-        for i in range(rows):
-            for j in range(cols):
-                m.submodules[f"pe_{i}_{j}"] = grid[i][j]
-        for i in range(rows):
-            src = row_skew.o[i]
-            pe = grid[i][0]
-            m.d.comb += [pe.west.a.eq(src.a), pe.west.valid.eq(src.valid),
-                         pe.west.last.eq(src.last)]
+        # The grid: `rows` uses of one row module.
+        row_signature = SystolicRow.signature_for(cfg)
+        grid = [SharedModule(row_signature, self.row_module_name) for _ in range(rows)]
+        for i, row in enumerate(grid):
+            m.submodules[f"row_{i}"] = row
+            src = row_control_skew.o[i]
+            m.d.comb += [row.west.a.eq(row_skew.o[i]), row.west.valid.eq(src.valid),
+                         row.west.last.eq(src.last)]
             if not os_flow:
-                m.d.comb += pe.west.commit.eq(src.commit)
-            for j in range(1, cols):
-                connect(m, grid[i][j - 1].east, grid[i][j].west)
+                m.d.comb += row.west.commit.eq(src.commit)
+        for upper, lower in itertools.pairwise(grid):
+            connect(m, upper.south, lower.north)
+        top = grid[0].north
         for j in range(cols):
-            top = grid[0][j]
             if os_flow:
-                m.d.comb += top.north.b.eq(column_skew.o[j])
+                m.d.comb += top.b[j].eq(column_skew.o[j])
             else:
                 m.d.comb += [
-                    top.north.psum.eq(column_skew.o[j]),
-                    top.north.weight.eq(weights[j]),
-                    top.north.weight_valid.eq(weight_valid),
-                    top.north.weight_row.eq(weight_row),
+                    top.psum[j].eq(column_skew.o[j]),
+                    top.weight[j].eq(weights[j]),
+                    top.weight_valid[j].eq(weight_valid),
+                    top.weight_row[j].eq(weight_row),
                 ]
-            for i in range(1, rows):
-                connect(m, grid[i - 1][j].south, grid[i][j].north)
 
-        # Each column's results at the south edge, then realigned across columns.
-        column_out = data.StructLayout({"c": acc_shape(cfg), "valid": 1, "last": 1})
-        south = Signal(data.ArrayLayout(column_out, cols))
-        for j in range(cols):
-            bottom = grid[rows - 1][j]
-            if os_flow:
+        # Each column's results at the south edge, then realigned across columns. Only the
+        # last column's valid and last bits are needed: it is the one that is not delayed.
+        south = Signal(data.ArrayLayout(acc_shape(cfg), cols), reset_less=True)
+        south_valid = Signal()
+        south_last = Signal()
+        bottom = grid[rows - 1]
+        if os_flow:
+            for j in range(cols):
                 drain_start = Signal(name=f"drain_start_{j}")
-                m.d.comb += drain_start.eq(bottom.west.valid & bottom.west.last)
-                for i in range(rows):
-                    m.d.comb += grid[i][j].drain_start.eq(drain_start)
-                remaining = Signal(range(rows + 1), name=f"drain_remaining_{j}")
-                with m.If(drain_start):
-                    m.d.sync += remaining.eq(rows)
-                with m.Elif(remaining != 0):
-                    m.d.sync += remaining.eq(remaining - 1)
-                m.d.sync += [
-                    south[j].c.eq(bottom.south.drain),
-                    south[j].valid.eq(remaining != 0),
-                    south[j].last.eq(remaining == 1),
-                ]
-            else:
-                m.d.comb += [
-                    south[j].c.eq(bottom.south.psum),
-                    south[j].valid.eq(bottom.east.valid),
-                    south[j].last.eq(bottom.east.last),
-                ]
-        m.submodules.deskew = deskew = DelayLines(column_out, [cols - 1 - j for j in range(cols)])
+                m.d.comb += drain_start.eq(bottom.last_step[j])
+                for row in grid:
+                    m.d.comb += row.drain_start[j].eq(drain_start)
+                m.d.sync += south[j].eq(bottom.south.drain[j])
+            # Every column drains `rows` results, the last column last of all.
+            remaining = Signal(range(rows + 1))
+            with m.If(bottom.last_step[cols - 1]):
+                m.d.sync += remaining.eq(rows)
+            with m.Elif(remaining != 0):
+                m.d.sync += remaining.eq(remaining - 1)
+            m.d.sync += [south_valid.eq(remaining != 0), south_last.eq(remaining == 1)]
+        else:
+            m.d.comb += [
+                south.eq(bottom.south.psum),
+                south_valid.eq(bottom.psum_valid[cols - 1]),
+                south_last.eq(bottom.psum_last[cols - 1]),
+            ]
+        m.submodules.deskew = deskew = DelayLines(
+            acc_shape(cfg), [cols - 1 - j for j in range(cols)], reset_less=True)
         m.d.comb += deskew.i.eq(south)
 
         aligned = data.View(fifo_layout, result_fifo.w_data)
-        for j in range(cols):
-            m.d.comb += aligned.c[j].eq(deskew.o[j].c)
         m.d.comb += [
-            aligned.last.eq(deskew.o[cols - 1].last),
-            result_fifo.w_en.eq(deskew.o[cols - 1].valid),
-            written.eq(deskew.o[cols - 1].valid),
+            aligned.c.eq(deskew.o),
+            aligned.last.eq(south_last),
+            result_fifo.w_en.eq(south_valid),
+            written.eq(south_valid),
         ]
         return m

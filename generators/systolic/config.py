@@ -72,19 +72,22 @@ class SystolicConfig:
             value = getattr(self, name)
             _require(isinstance(value, int) and 1 <= value <= MAX_WIDTH, name,
                      f"must be an integer between 1 and {MAX_WIDTH}, got {value!r}")
-        _require(isinstance(self.signed, bool), "signed", f"must be true or false, got {self.signed!r}")
+        _require(isinstance(self.signed, bool), "signed",
+                 f"must be true or false, got {self.signed!r}")
         _require(isinstance(self.max_k, int) and self.max_k >= 1, "max_k",
                  f"must be an integer >= 1, got {self.max_k!r}")
         try:
             object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
         except ValueError:
             choices = ", ".join(d.value for d in Dataflow)
-            raise ConfigError(f"dataflow: must be one of {choices}, got {self.dataflow!r}") from None
+            raise ConfigError(
+                f"dataflow: must be one of {choices}, got {self.dataflow!r}") from None
         try:
             object.__setattr__(self, "overflow", Overflow(self.overflow))
         except ValueError:
             choices = ", ".join(o.value for o in Overflow)
-            raise ConfigError(f"overflow: must be one of {choices}, got {self.overflow!r}") from None
+            raise ConfigError(
+                f"overflow: must be one of {choices}, got {self.overflow!r}") from None
 
         safe = self.safe_acc_width
         if self.acc_width is None:
@@ -94,7 +97,8 @@ class SystolicConfig:
             object.__setattr__(self, "acc_width", safe)
         else:
             _require(isinstance(self.acc_width, int) and 2 <= self.acc_width <= MAX_WIDTH,
-                     "acc_width", f"must be an integer between 2 and {MAX_WIDTH}, got {self.acc_width!r}")
+                     "acc_width",
+                     f"must be an integer between 2 and {MAX_WIDTH}, got {self.acc_width!r}")
             _require(self.acc_width >= safe or self.overflow is not Overflow.NONE, "acc_width",
                      f"{self.acc_width} bits can overflow for max_k={self.max_k} (needs {safe}); "
                      "choose overflow=wrap or overflow=saturate")

@@ -15,8 +15,10 @@ __all__ = ["DelayLines"]
 class DelayLines(wiring.Component):
     """Lane ``k`` of ``o`` is lane ``k`` of ``i`` delayed by ``delays[k]`` clock cycles.
 
-    A zero delay is a wire. The registers hold whatever passes, valid or not: validity is a
-    field of the lane's shape where the caller needs it.
+    A zero delay is a wire. Stage ``s`` is one register holding every lane still delayed past
+    ``s`` cycles, so a triangle of delays costs one register per stage rather than per lane.
+    ``reset_less`` drops the reset for data that is qualified by a valid bit kept elsewhere;
+    valid bits themselves must keep it, so no bubble turns into a step after reset.
 
     Members
     -------
@@ -24,11 +26,12 @@ class DelayLines(wiring.Component):
     o : Out(ArrayLayout(shape, len(delays)))
     """
 
-    def __init__(self, shape: ShapeCastable, delays: Sequence[int]):
+    def __init__(self, shape: ShapeCastable, delays: Sequence[int], *, reset_less: bool = False):
         if any(d < 0 for d in delays):
             raise ValueError(f"delays must be >= 0, got {list(delays)}")
         self._shape = shape
         self._delays = tuple(delays)
+        self._reset_less = reset_less
         layout = data.ArrayLayout(shape, len(self._delays))
         super().__init__({"i": In(layout), "o": Out(layout)})
 
@@ -38,11 +41,19 @@ class DelayLines(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        position = {k: k for k in range(len(self._delays))}  # lane -> index in `previous`
+        previous = self.i
+        for stage in range(max(self._delays, default=0)):
+            lanes = [k for k, d in enumerate(self._delays) if d > stage]
+            reg = Signal(data.ArrayLayout(self._shape, len(lanes)), name=f"stage{stage}",
+                         reset_less=self._reset_less)
+            for index, lane in enumerate(lanes):
+                m.d.sync += reg[index].eq(previous[position[lane]])
+                if self._delays[lane] == stage + 1:
+                    m.d.comb += self.o[lane].eq(reg[index])
+            position = {lane: index for index, lane in enumerate(lanes)}
+            previous = reg
         for lane, delay in enumerate(self._delays):
-            stage = self.i[lane]
-            for n in range(delay):
-                reg = Signal(self._shape, name=f"lane{lane}_stage{n}")
-                m.d.sync += reg.eq(stage)
-                stage = reg
-            m.d.comb += self.o[lane].eq(stage)
+            if delay == 0:
+                m.d.comb += self.o[lane].eq(self.i[lane])
         return m

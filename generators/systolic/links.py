@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from amaranth.hdl import Shape, ShapeCastable, signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import Out
@@ -11,15 +9,16 @@ from amaranth.lib.wiring import Out
 from .config import Dataflow, SystolicConfig
 
 __all__ = [
-    "StepKind",
-    "input_shape",
-    "weight_shape",
-    "acc_shape",
-    "operand_layout",
-    "result_layout",
+    "ColumnBus",
     "HorizontalLink",
     "OutputStationaryColumnLink",
+    "StepKind",
     "WeightStationaryColumnLink",
+    "acc_shape",
+    "input_shape",
+    "operand_layout",
+    "result_layout",
+    "weight_shape",
 ]
 
 
@@ -53,9 +52,10 @@ def operand_layout(cfg: SystolicConfig) -> data.StructLayout:
     ``b`` one row of the B tile; ``last`` marks the final reduction step of a tile.
 
     Weight-stationary: a ``WEIGHTS`` step carries one row of the weight tile in ``weights``
-    (rows are numbered in the order they arrive, from 0, and the count restarts after the
-    activations that use them); an ``ACTIVATIONS`` step carries one row of A in ``a`` and the
-    partial sums to add to its results in ``psum``. ``last`` is passed through to the result.
+    (rows are numbered in the order they arrive, from 0; rows beyond the array's are dropped,
+    and the count restarts with the next activation, which commits the new weights); an
+    ``ACTIVATIONS`` step carries one row of A in ``a`` and the partial sums to add to its
+    results in ``psum``. ``last`` is passed through to the result.
     """
     fields: dict[str, ShapeCastable] = {
         "a": data.ArrayLayout(input_shape(cfg), cfg.rows),
@@ -110,8 +110,8 @@ class OutputStationaryColumnLink(wiring.Signature):
 class WeightStationaryColumnLink(wiring.Signature):
     """North-to-south in a weight-stationary column: partial sums, and the weight bus.
 
-    A weight travels down with the number of the row it is meant for; each PE latches the
-    weight whose ``weight_row`` names its own row into its shadow register.
+    A weight travels down with ``weight_row``, the number of rows it still has to pass; the
+    PE that receives it at zero keeps it.
     """
 
     def __init__(self, cfg: SystolicConfig):
@@ -119,5 +119,24 @@ class WeightStationaryColumnLink(wiring.Signature):
             "psum": Out(acc_shape(cfg)),
             "weight": Out(weight_shape(cfg)),
             "weight_valid": Out(1),
-            "weight_row": Out(range(max(cfg.rows, 2))),
+            "weight_row": Out(range(cfg.rows + 1)),
         })
+
+
+class ColumnBus(wiring.Signature):
+    """A column link of every PE in a row, each member widened to an array over the columns.
+
+    Rows of the array are joined by one bus each way instead of ``cols`` separate links, which
+    keeps the generated top level small for large arrays.
+    """
+
+    def __init__(self, link: wiring.Signature, cols: int):
+        self._link = link
+        super().__init__({
+            name: Out(data.ArrayLayout(member.shape, cols))
+            for name, member in link.members.items()
+        })
+
+    @property
+    def link(self) -> wiring.Signature:
+        return self._link

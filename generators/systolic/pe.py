@@ -40,7 +40,11 @@ class OutputStationaryPE(wiring.Component):
 
     def __init__(self, cfg: SystolicConfig):
         self._cfg = cfg
-        super().__init__({
+        super().__init__(self.signature_for(cfg))
+
+    @staticmethod
+    def signature_for(cfg: SystolicConfig) -> wiring.Signature:
+        return wiring.Signature({
             "west": In(HorizontalLink(cfg)),
             "east": Out(HorizontalLink(cfg)),
             "north": In(OutputStationaryColumnLink(cfg)),
@@ -90,17 +94,16 @@ class WeightStationaryPE(wiring.Component):
     this PE switch to the shadow weight exactly when that activation reaches it. Partial sums
     leave on ``south`` one cycle after their operands arrive.
 
-    Parameters
-    ----------
-    cfg : SystolicConfig
-    row : int
-        This PE's row; it latches the weight addressed to it.
+    Every PE is the same module, whatever its row: the weight's row number is relative.
     """
 
-    def __init__(self, cfg: SystolicConfig, row: int):
+    def __init__(self, cfg: SystolicConfig):
         self._cfg = cfg
-        self._row = row
-        super().__init__({
+        super().__init__(self.signature_for(cfg))
+
+    @staticmethod
+    def signature_for(cfg: SystolicConfig) -> wiring.Signature:
+        return wiring.Signature({
             "west": In(HorizontalLink(cfg)),
             "east": Out(HorizontalLink(cfg)),
             "north": In(WeightStationaryColumnLink(cfg)),
@@ -116,14 +119,16 @@ class WeightStationaryPE(wiring.Component):
         weight = Mux(self.west.commit, shadow, active)
         with m.If(self.west.valid & self.west.commit):
             m.d.sync += active.eq(shadow)
-        with m.If(self.north.weight_valid & (self.north.weight_row == self._row)):
+        with m.If(self.north.weight_valid & (self.north.weight_row == 0)):
             m.d.sync += shadow.eq(self.north.weight)
 
         m.d.sync += [
             self.south.psum.eq(accumulate(cfg, self.north.psum, self.west.a * weight)),
             self.south.weight.eq(self.north.weight),
             self.south.weight_valid.eq(self.north.weight_valid),
-            self.south.weight_row.eq(self.north.weight_row),
+            # Wraps below zero; the link holds 0..rows, so a weight cannot reach zero twice
+            # within one column, and a weight numbered `rows` (dropped) never does.
+            self.south.weight_row.eq(self.north.weight_row - 1),
             self.east.a.eq(self.west.a),
             self.east.valid.eq(self.west.valid),
             self.east.last.eq(self.west.last),
