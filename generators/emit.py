@@ -42,12 +42,22 @@ def generate_systolic(cfg: SystolicConfig) -> GeneratedDesign:
     return GeneratedDesign(cfg.name, text, description)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _write_atomically(path: Path, text: str) -> None:
     # A crash or a full disk must never leave a truncated file that looks finished.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; outputs are ordinary
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

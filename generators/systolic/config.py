@@ -158,4 +158,7 @@ class SystolicConfig:
         if unknown:
             raise ConfigError(f"{unknown[0]}: not a systolic-array parameter "
                               f"(known: {', '.join(sorted(known))})")
+        missing = [name for name in ("rows", "cols") if name not in data]
+        if missing:
+            raise ConfigError(f"{missing[0]}: required")
         return cls(**data)
