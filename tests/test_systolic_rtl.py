@@ -8,6 +8,7 @@ Seeds are fixed and every case logs its seed and shape.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,18 @@ def _cases(cfg: SystolicConfig) -> list[GemmCase]:
 
 
 def _simulate(cfg: SystolicConfig, cases: list[GemmCase], out: Path, *, waves: bool = False):
+    # ACCELGEN_WAVES=1 re-runs any test with a VCD dump (see README, "Waveforms").
+    waves = waves or os.environ.get("ACCELGEN_WAVES") == "1"
     design = generate_systolic(cfg)
     v_path, j_path = write_design(design, out)
     build = build_simulator(v_path, design.name, waves=waves)
     env = {"ACCELGEN_DESIGN": str(j_path),
            "ACCELGEN_CASES": json.dumps([c.to_dict() for c in cases])}
-    return run_cocotb(build, design.name, TEST_MODULE, env=env, waves=waves, test_dir=out / "run")
+    result = run_cocotb(build, design.name, TEST_MODULE, env=env, waves=waves,
+                        test_dir=out / "run")
+    if result.waves is not None:
+        print(f"waves: {result.waves}")
+    return result
 
 
 @pytest.mark.cocotb
