@@ -76,18 +76,8 @@ class SystolicConfig:
                  f"must be true or false, got {self.signed!r}")
         _require(isinstance(self.max_k, int) and self.max_k >= 1, "max_k",
                  f"must be an integer >= 1, got {self.max_k!r}")
-        try:
-            object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
-        except ValueError:
-            choices = ", ".join(d.value for d in Dataflow)
-            raise ConfigError(
-                f"dataflow: must be one of {choices}, got {self.dataflow!r}") from None
-        try:
-            object.__setattr__(self, "overflow", Overflow(self.overflow))
-        except ValueError:
-            choices = ", ".join(o.value for o in Overflow)
-            raise ConfigError(
-                f"overflow: must be one of {choices}, got {self.overflow!r}") from None
+        self._coerce_enum("dataflow", Dataflow)
+        self._coerce_enum("overflow", Overflow)
 
         safe = self.safe_acc_width
         if self.acc_width is None:
@@ -111,6 +101,15 @@ class SystolicConfig:
         _require(isinstance(self.result_depth, int) and self.result_depth >= self.min_result_depth,
                  "result_depth", f"must be an integer >= {self.min_result_depth} "
                  f"(one tile of results), got {self.result_depth!r}")
+
+    def _coerce_enum(self, name: str, kind: type[enum.Enum]) -> None:
+        """Accept an enum member or its value (as config files and the CLI give it)."""
+        try:
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        except ValueError:
+            choices = ", ".join(member.value for member in kind)
+            raise ConfigError(f"{name}: must be one of {choices}, "
+                              f"got {getattr(self, name)!r}") from None
 
     @property
     def safe_acc_width(self) -> int:
