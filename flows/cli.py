@@ -43,6 +43,7 @@ _SYSTOLIC_OPTIONS: list[tuple[str, dict[str, Any]]] = [
                     "help": "accumulator overflow rule; needed when --acc-width is narrower "
                             "than the safe width"}),
     ("--result-depth", {"type": int, "help": "result FIFO rows (default: full speed)"}),
+    ("--pe", {"help": 'PE kind: "dense" (default) or N:M sparsity such as "2:4" (ws only)'}),
 ]
 
 
@@ -123,7 +124,8 @@ def _cmd_regress(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs: must be >= 1, got {args.jobs}")
     out_dir = _writable_dir(args.output / cfg.name)
-    cases = default_cases(cfg.rows, cfg.cols, cfg.max_k, seeds=args.seeds, base_seed=args.seed)
+    cases = default_cases(cfg.rows, cfg.cols, cfg.max_k, group=cfg.group, seeds=args.seeds,
+                          base_seed=args.seed)
     result = run_regression(generate_systolic(cfg), cases, out_dir, jobs=args.jobs,
                             waves=args.waves)
     print(result.summary())

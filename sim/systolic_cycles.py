@@ -48,15 +48,23 @@ class ArrayTiming:
     cols: int
     dataflow: str  # "os" or "ws"
     result_depth: int
+    group: int = 1  # reduction indices per array row per step: M for N:M sparse PEs
 
     def __post_init__(self) -> None:
         if self.dataflow not in ("os", "ws"):
             raise ValueError(f"dataflow: must be os or ws, got {self.dataflow!r}")
+        if self.group < 1 or (self.group > 1 and self.dataflow != "ws"):
+            raise ValueError(f"group: must be 1, or > 1 with dataflow ws, got {self.group}")
         if self.rows < 1 or self.cols < 1:
             raise ValueError(f"rows and cols must be >= 1, got {self.rows}x{self.cols}")
         if self.result_depth < max(3, self.results_per_step):
             raise ValueError(f"result_depth: must be >= {max(3, self.results_per_step)}, "
                              f"got {self.result_depth}")
+
+    @property
+    def k_per_tile(self) -> int:
+        """Reduction indices one weight-stationary K tile covers."""
+        return self.rows * self.group
 
     @property
     def write_latency(self) -> int:
@@ -146,14 +154,15 @@ def os_gemm_steps(rows: int, cols: int, m: int, k: int, n: int) -> list[Step]:
     return tile * (_tiles(m, rows) * _tiles(n, cols))
 
 
-def ws_gemm_steps(rows: int, cols: int, m: int, k: int, n: int) -> list[Step]:
-    """The driver's weight-stationary order: for each column tile, for each K tile, load
-    ``rows`` weight rows and stream all ``m`` rows of A; from the second K tile on, each
-    activation carries the partial sums the previous K tile produced for it."""
+def ws_gemm_steps(rows: int, cols: int, m: int, k: int, n: int, group: int = 1) -> list[Step]:
+    """The driver's weight-stationary order: for each column tile, for each K tile (``rows *
+    group`` reduction indices), load ``rows`` weight rows and stream all ``m`` rows of A; from
+    the second K tile on, each activation carries the partial sums the previous K tile produced
+    for it."""
     steps: list[Step] = []
     produced = 0
     for _ in range(_tiles(n, cols)):
-        for kt in range(_tiles(k, rows)):
+        for kt in range(_tiles(k, rows * group)):
             steps += [Step("weights")] * rows
             first = produced
             for row in range(m):
@@ -167,8 +176,11 @@ def gemm_schedule(timing: ArrayTiming, m: int, k: int, n: int) -> Schedule:
     for name, value in (("M", m), ("K", k), ("N", n)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
-    build = os_gemm_steps if timing.dataflow == "os" else ws_gemm_steps
-    return schedule(timing, build(timing.rows, timing.cols, m, k, n))
+    if timing.dataflow == "os":
+        steps = os_gemm_steps(timing.rows, timing.cols, m, k, n)
+    else:
+        steps = ws_gemm_steps(timing.rows, timing.cols, m, k, n, timing.group)
+    return schedule(timing, steps)
 
 
 def gemm_cycles(timing: ArrayTiming, m: int, k: int, n: int) -> int:
@@ -189,7 +201,7 @@ def result_order(timing: ArrayTiming, m: int, k: int, n: int) -> Sequence[tuple[
                     order.append((mt * timing.rows + timing.rows - 1 - s, nt * timing.cols, 0))
     else:
         for nt in range(_tiles(n, timing.cols)):
-            for kt in range(_tiles(k, timing.rows)):
+            for kt in range(_tiles(k, timing.k_per_tile)):
                 for row in range(m):
                     order.append((row, nt * timing.cols, kt))
     return order

@@ -56,16 +56,20 @@ def operands_for(case: GemmCase, params: dict) -> tuple[np.ndarray, np.ndarray,
     return a, b, rng
 
 
-def default_cases(rows: int, cols: int, max_k: int, *, seeds: int = 1, base_seed: int = 1
-                  ) -> list[GemmCase]:
+def default_cases(rows: int, cols: int, max_k: int, *, group: int = 1, seeds: int = 1,
+                  base_seed: int = 1) -> list[GemmCase]:
     """A small regression that exercises one tile, folding with ragged edges, K shorter than
-    the drain, extreme operands and both kinds of stall, for ``seeds`` seeds each."""
-    k_fold = min(max_k, 2 * rows + 1)
+    the drain, extreme operands and both kinds of stall, for ``seeds`` seeds each.
+
+    ``group`` is the reduction indices an array row takes per step (M for N:M PEs), so that
+    the folded cases span more than one K tile of ``rows * group``.
+    """
+    k_fold = min(max_k, 2 * rows * group + 1)
     shapes = [
-        ("tile", rows, min(max_k, rows + 2), cols, "random", 0.0, 0.0),
+        ("tile", rows, min(max_k, rows * group + 2), cols, "random", 0.0, 0.0),
         ("ragged", 2 * rows + 1, k_fold, 2 * cols - 1 if cols > 1 else 2, "random", 0.0, 0.0),
         ("short_k", rows + 1, 1, cols + 1, "random", 0.0, 0.0),
-        ("extreme", rows + 1, min(max_k, rows + 3), cols, "extreme", 0.0, 0.0),
+        ("extreme", rows + 1, min(max_k, rows * group + 3), cols, "extreme", 0.0, 0.0),
         ("stalls", 2 * rows, k_fold, cols + 1, "random", 0.4, 0.2),
     ]
     cases = []

@@ -62,7 +62,11 @@ class SystolicHarness:
         self.rows = self.params["rows"]
         self.cols = self.params["cols"]
         self.dataflow = self.params["dataflow"]
-        self.timing = ArrayTiming(self.rows, self.cols, self.dataflow, self.params["result_depth"])
+        pe = self.params.get("pe", "dense")
+        self.sparsity = None if pe == "dense" else tuple(int(x) for x in pe.split(":"))
+        self.group = self.sparsity[1] if self.sparsity else 1
+        self.timing = ArrayTiming(self.rows, self.cols, self.dataflow, self.params["result_depth"],
+                                  self.group)
         self.operands = PayloadCodec(description["streams"]["operands"]["payload"])
         self.results = PayloadCodec(description["streams"]["results"]["payload"])
         self._period_ns = period_ns
@@ -96,19 +100,52 @@ class SystolicHarness:
                                    "last": int(step == k - 1)}
                         steps.append(PlannedStep(lambda _d, p=payload: p))
             return steps
+        return self._plan_weight_stationary(a, self._dense_weight_rows(b), k, n)
+
+    def _dense_weight_rows(self, b: np.ndarray) -> Callable[[int, int], list[Any]]:
+        """Row ``index`` of the (padded) weight matrix, restricted to column tile ``nt``."""
+        def row(index: int, nt: int) -> list[Any]:
+            if index >= b.shape[0]:
+                return [0] * self.cols
+            return _pad(b[index, nt * self.cols:(nt + 1) * self.cols], self.cols)
+        return row
+
+    def _sparse_weight_rows(self, compressed: Any) -> Callable[[int, int], list[Any]]:
+        """Group ``index`` of an N:M matrix as each column's (value, index) pairs."""
+        kept = self.sparsity[0]
+        empty = [{"value": 0, "index": slot} for slot in range(kept)]
+
+        def row(index: int, nt: int) -> list[Any]:
+            out = []
+            for col in range(nt * self.cols, (nt + 1) * self.cols):
+                if index >= compressed.groups or col >= compressed.columns:
+                    out.append(empty)
+                    continue
+                out.append([{"value": int(compressed.values[index, s, col]),
+                             "index": int(compressed.indices[index, s, col])}
+                            for s in range(kept)])
+            return out
+        return row
+
+    def _plan_weight_stationary(self, a: np.ndarray, weight_row: Callable[[int, int], list[Any]],
+                                k: int, n: int) -> list[PlannedStep]:
+        rows, cols, group = self.rows, self.cols, self.group
+        m = a.shape[0]
+        steps: list[PlannedStep] = []
         produced = 0
-        k_tiles = math.ceil(k / rows)
         for nt in range(math.ceil(n / cols)):
-            for kt in range(k_tiles):
-                w_tile = b[kt * rows:(kt + 1) * rows, nt * cols:(nt + 1) * cols]
+            for kt in range(math.ceil(k / (rows * group))):
                 for r in range(rows):
-                    weights = _pad(w_tile[r], cols) if r < len(w_tile) else [0] * cols
-                    payload = {"weights": weights, "kind": "WEIGHTS"}
+                    payload = {"weights": weight_row(kt * rows + r, nt), "kind": "WEIGHTS"}
                     steps.append(PlannedStep(lambda _d, p=payload: p))
                 first = produced
                 for row in range(m):
-                    base = {"a": _pad(a[row, kt * rows:(kt + 1) * rows], rows),
-                            "kind": "ACTIVATIONS", "last": int(row == m - 1)}
+                    lanes = []
+                    for r in range(rows):
+                        start = (kt * rows + r) * group
+                        values = _pad(a[row, start:start + group], group)
+                        lanes.append(values if self.sparsity else values[0])
+                    base = {"a": lanes, "kind": "ACTIVATIONS", "last": int(row == m - 1)}
                     if kt == 0:
                         steps.append(PlannedStep(lambda _d, p=base: {**p, "psum": [0] * cols}))
                     else:
@@ -161,25 +198,45 @@ class SystolicHarness:
         dut.operands__valid.value = 0
         return delivered, accepted_at, delivered_at
 
+    async def sparse_gemm(self, a: np.ndarray, compressed: Any, **stream_options: Any) -> GemmRun:
+        """C = A @ W on N:M sparse PEs, with W given compressed (``accelgen.sim.nm_format``)."""
+        if self.sparsity is None:
+            raise ValueError("this array has dense PEs: use gemm()")
+        pattern = (compressed.pattern.n, compressed.pattern.m)
+        if pattern != self.sparsity:
+            raise ValueError(f"weights are {pattern[0]}:{pattern[1]} but the PEs are "
+                             f"{self.sparsity[0]}:{self.sparsity[1]}")
+        a = np.asarray(a)
+        if a.shape[1] != compressed.k:
+            raise ValueError(f"A has K={a.shape[1]} but the weights have K={compressed.k}")
+        steps = self._plan_weight_stationary(a, self._sparse_weight_rows(compressed),
+                                             compressed.k, compressed.columns)
+        return await self._run(a.shape[0], compressed.k, compressed.columns, steps,
+                               stream_options)
+
     async def gemm(self, a: np.ndarray, b: np.ndarray, **stream_options: Any) -> GemmRun:
         """C = A @ B on the hardware, with the edges of every transfer."""
+        if self.sparsity is not None:
+            raise ValueError("this array has N:M sparse PEs: use sparse_gemm()")
         a = np.asarray(a)
         b = np.asarray(b)
         m, k = a.shape
         if b.shape[0] != k:
             raise ValueError(f"shapes {a.shape} and {b.shape} cannot be multiplied")
+        return await self._run(m, k, b.shape[1], self.plan(a, b), stream_options)
+
+    async def _run(self, m: int, k: int, n: int, steps: list[PlannedStep],
+                   stream_options: dict[str, Any]) -> GemmRun:
         if k > self.params["max_k"] and self.params["overflow"] == "none":
             raise ValueError(f"K={k} exceeds max_k={self.params['max_k']}, which the "
                              "accumulator width was sized for (use overflow=wrap|saturate)")
-        n = b.shape[1]
         order = result_order(self.timing, m, k, n)
         # Lost results must fail fast, not after a million idle cycles; stalls stretch a run
         # by far less than this margin over the stall-free model.
         stream_options.setdefault("timeout", 20 * gemm_cycles(self.timing, m, k, n) + 1000)
-        rows_out, accepted, delivered_at = await self.stream(
-            self.plan(a, b), len(order), **stream_options)
+        rows_out, accepted, delivered_at = await self.stream(steps, len(order), **stream_options)
         c = np.zeros((m, n), dtype=object)
-        last_k_tile = math.ceil(k / self.rows) - 1 if self.dataflow == "ws" else 0
+        last_k_tile = math.ceil(k / self.timing.k_per_tile) - 1 if self.dataflow == "ws" else 0
         for (row, col0, k_tile), payload in zip(order, rows_out, strict=True):
             if row >= m or k_tile != last_k_tile:
                 continue

@@ -15,6 +15,8 @@ import os
 import cocotb
 
 from accelgen.sim.gemm import gemm
+from accelgen.sim.nm_format import NMPattern, compress, prune_nm
+from accelgen.sim.nm_gemm import sparse_gemm
 from accelgen.sim.systolic_cycles import gemm_schedule
 
 from .cases import GemmCase, operands_for
@@ -46,11 +48,19 @@ async def gemm_matches_golden(dut, case: str) -> None:
     a, b, rng = operands_for(spec, params)
     harness = SystolicHarness(dut, DESCRIPTION)
     await harness.reset()
-    run = await harness.gemm(a, b, rng=rng, sink_stall=spec.sink_stall,
-                             source_gap=spec.source_gap)
-    expected = gemm(a, b, input_width=params["input_width"], weight_width=params["weight_width"],
-                    acc_width=params["acc_width"], signed=params["signed"],
-                    overflow=params["overflow"])
+    stalls = {"rng": rng, "sink_stall": spec.sink_stall, "source_gap": spec.source_gap}
+    semantics = {key: params[key] for key in
+                 ("input_width", "weight_width", "acc_width", "signed", "overflow")}
+    if harness.sparsity is None:
+        run = await harness.gemm(a, b, **stalls)
+        expected = gemm(a, b, **semantics)
+    else:
+        # Prune the random weights to the PEs' pattern; the sparse golden model works on the
+        # compressed form directly, independently of decompression.
+        pattern = NMPattern(*harness.sparsity)
+        compressed = compress(prune_nm(b, pattern), pattern)
+        run = await harness.sparse_gemm(a, compressed, **stalls)
+        expected = sparse_gemm(a, compressed, **semantics)
     mismatches = [(i, j) for i in range(spec.m) for j in range(spec.n)
                   if run.c[i, j] != expected[i, j]]
     assert not mismatches, (f"{len(mismatches)} of {spec.m * spec.n} results differ; first at "

@@ -44,6 +44,11 @@ def test_non_square_and_single_pe_arrays_are_allowed():
     ({"input_width": 32, "weight_width": 32, "max_k": 4}, "max_k"),
     ({"result_depth": 3}, "result_depth"),  # OS needs a whole tile (4 rows)
     ({"signed": "yes"}, "signed"),
+    ({"pe": "2:4"}, "pe"),  # N:M needs weight-stationary
+    ({"pe": "2:6", "dataflow": "ws"}, "pe"),
+    ({"pe": "4:4", "dataflow": "ws"}, "pe"),
+    ({"pe": "0:4", "dataflow": "ws"}, "pe"),
+    ({"pe": "sparse", "dataflow": "ws"}, "pe"),
 ])
 def test_bad_parameters_name_the_parameter(changes, parameter):
     values = {**BASE.to_dict(), "acc_width": None, "result_depth": None, **changes}
@@ -74,3 +79,10 @@ def test_names_differ_whenever_the_hardware_does():
                 replace(BASE, acc_width=20, overflow="saturate"),
                 replace(BASE, result_depth=20), replace(BASE, input_width=4)]
     assert len({v.name for v in variants}) == len(variants)
+
+
+def test_nm_sparse_pes_are_named_and_group_m_activations():
+    cfg = SystolicConfig(rows=4, cols=4, dataflow="ws", pe=" 2:4".strip())
+    assert cfg.sparsity == (2, 4) and cfg.group == 4
+    assert cfg.name.endswith("_sp2of4")
+    assert SystolicConfig(rows=4, cols=4).group == 1

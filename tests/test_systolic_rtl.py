@@ -48,14 +48,25 @@ CONFIGS = {
     "4x4_os_small_fifo": SystolicConfig(rows=4, cols=4, max_k=64, result_depth=4),
     "3x3_ws_small_fifo": SystolicConfig(rows=3, cols=3, max_k=64, dataflow="ws",
                                         result_depth=3),
+    # N:M structured-sparse PEs: every pattern the issue names, on 2x2, 4x4 and 4x8 arrays.
+    "2x2_ws_1of2": SystolicConfig(rows=2, cols=2, max_k=256, dataflow="ws", pe="1:2"),
+    "4x4_ws_2of4": SystolicConfig(rows=4, cols=4, max_k=256, dataflow="ws", pe="2:4"),
+    "4x8_ws_1of4": SystolicConfig(rows=4, cols=8, max_k=256, dataflow="ws", pe="1:4"),
+    "2x2_ws_2of8_narrow_saturate": SystolicConfig(rows=2, cols=2, input_width=5, weight_width=4,
+                                                  acc_width=9, overflow="saturate", max_k=256,
+                                                  dataflow="ws", pe="2:8"),
+    "4x4_ws_4of8_unsigned": SystolicConfig(rows=4, cols=4, max_k=256, dataflow="ws", pe="4:8",
+                                           signed=False),
 }
 
 
 def _cases(cfg: SystolicConfig) -> list[GemmCase]:
-    cases = default_cases(cfg.rows, cfg.cols, cfg.max_k, seeds=2, base_seed=1000)
+    cases = default_cases(cfg.rows, cfg.cols, cfg.max_k, group=cfg.group, seeds=2,
+                          base_seed=1000)
     # Larger folded GEMMs with ragged edges in every dimension.
-    cases.append(GemmCase("folded_big", 3 * cfg.rows + 2, min(cfg.max_k, 5 * cfg.rows + 3),
-                          3 * cfg.cols + 1, seed=4242))
+    cases.append(GemmCase("folded_big", 3 * cfg.rows + 2,
+                          min(cfg.max_k, 5 * cfg.rows * cfg.group + 3), 3 * cfg.cols + 1,
+                          seed=4242))
     return cases
 
 

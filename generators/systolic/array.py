@@ -14,7 +14,7 @@ from .delay_lines import DelayLines
 from .links import (
     StepKind,
     acc_shape,
-    input_shape,
+    input_lane,
     operand_layout,
     result_layout,
     weight_shape,
@@ -148,7 +148,7 @@ class SystolicArray(wiring.Component):
             m.d.sync += [step_a.eq(payload.a), step.last.eq(payload.last)]
             if not os_flow:
                 m.d.sync += step.commit.eq(commit_pending)
-        m.submodules.row_skew = row_skew = DelayLines(input_shape(cfg), range(rows),
+        m.submodules.row_skew = row_skew = DelayLines(input_lane(cfg), range(rows),
                                                       reset_less=True)
         m.submodules.row_control_skew = row_control_skew = DelayLines(control, range(rows))
         m.d.comb += row_skew.i.eq(step_a)

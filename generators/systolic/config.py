@@ -40,6 +40,17 @@ def _require(condition: bool, parameter: str, rule: str) -> None:
         raise ConfigError(f"{parameter}: {rule}")
 
 
+def _parse_nm(text: object) -> tuple[int, int]:
+    """``"2:4"`` -> (2, 4), with the rules of N:M sparsity checked."""
+    parts = text.split(":") if isinstance(text, str) else []
+    _require(len(parts) == 2 and all(p.strip().isdigit() for p in parts), "pe",
+             f'must be "dense" or N:M such as "2:4", got {text!r}')
+    kept, group = (int(p) for p in parts)
+    _require(group in (2, 4, 8, 16), "pe", f"M must be a power of two from 2 to 16, got {group}")
+    _require(1 <= kept < group, "pe", f"N must be between 1 and M-1 (N:M = {kept}:{group})")
+    return kept, group
+
+
 @dataclass(frozen=True)
 class SystolicConfig:
     """Parameters of a :class:`~accelgen.generators.systolic.SystolicArray`.
@@ -49,6 +60,10 @@ class SystolicConfig:
     ``overflow`` mode other than ``NONE``. ``result_depth`` is the number of result rows the
     output FIFO holds; the array only starts work whose results are guaranteed a slot, so a
     stalled consumer never loses or duplicates a result.
+
+    ``pe`` is ``"dense"`` or an N:M structured-sparsity choice such as ``"2:4"`` (weight-
+    stationary only): each PE then holds N kept weights with their positions in a group of M
+    and takes M activations per step, M dense-equivalent MACs with N multipliers.
     """
 
     rows: int
@@ -61,6 +76,7 @@ class SystolicConfig:
     overflow: Overflow = Overflow.NONE
     dataflow: Dataflow = Dataflow.OUTPUT_STATIONARY
     result_depth: int | None = None
+    pe: str = "dense"
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -78,6 +94,11 @@ class SystolicConfig:
                  f"must be an integer >= 1, got {self.max_k!r}")
         self._coerce_enum("dataflow", Dataflow)
         self._coerce_enum("overflow", Overflow)
+        if self.pe != "dense":
+            kept, group = _parse_nm(self.pe)
+            _require(self.dataflow is Dataflow.WEIGHT_STATIONARY, "pe",
+                     f"N:M sparse PEs need dataflow=ws, got {self.dataflow.value}")
+            object.__setattr__(self, "pe", f"{kept}:{group}")
 
         safe = self.safe_acc_width
         if self.acc_width is None:
@@ -112,6 +133,16 @@ class SystolicConfig:
                               f"got {getattr(self, name)!r}") from None
 
     @property
+    def sparsity(self) -> tuple[int, int] | None:
+        """(N, M) for an N:M sparse PE, ``None`` for a dense one."""
+        return None if self.pe == "dense" else _parse_nm(self.pe)
+
+    @property
+    def group(self) -> int:
+        """Activations each array row takes per step: M for N:M PEs, else 1."""
+        return self.sparsity[1] if self.sparsity else 1
+
+    @property
     def safe_acc_width(self) -> int:
         """Narrowest accumulator that holds any sum of ``max_k`` products exactly."""
         return self.input_width + self.weight_width + math.ceil(math.log2(self.max_k))
@@ -142,6 +173,8 @@ class SystolicConfig:
             name += f"_{self.overflow.value}"
         if self.result_depth != self.default_result_depth:
             name += f"_q{self.result_depth}"
+        if self.sparsity:
+            name += "_sp{}of{}".format(*self.sparsity)
         return name
 
     def to_dict(self) -> dict:

@@ -15,10 +15,12 @@ __all__ = [
     "StepKind",
     "WeightStationaryColumnLink",
     "acc_shape",
+    "input_lane",
     "input_shape",
     "operand_layout",
     "result_layout",
     "weight_shape",
+    "weight_slot",
 ]
 
 
@@ -45,6 +47,27 @@ def acc_shape(cfg: SystolicConfig) -> Shape:
     return _operand(cfg.acc_width, cfg.signed)
 
 
+def input_lane(cfg: SystolicConfig) -> ShapeCastable:
+    """What one array row takes per step: one activation, or a group of M for N:M PEs."""
+    if cfg.sparsity is None:
+        return input_shape(cfg)
+    return data.ArrayLayout(input_shape(cfg), cfg.group)
+
+
+def weight_slot(cfg: SystolicConfig) -> ShapeCastable:
+    """What one PE stores: a weight, or N (value, index) pairs for N:M PEs.
+
+    An index is the kept weight's position within its group of M activations; pairs are kept
+    in ascending index order, and a pair whose value is zero contributes nothing.
+    """
+    if cfg.sparsity is None:
+        return weight_shape(cfg)
+    kept, group = cfg.sparsity
+    index = unsigned(group.bit_length() - 1)
+    pair = data.StructLayout({"value": weight_shape(cfg), "index": index})
+    return data.ArrayLayout(pair, kept)
+
+
 def operand_layout(cfg: SystolicConfig) -> data.StructLayout:
     """One operand step.
 
@@ -55,15 +78,17 @@ def operand_layout(cfg: SystolicConfig) -> data.StructLayout:
     (rows are numbered in the order they arrive, from 0; rows beyond the array's are dropped,
     and the count restarts with the next activation, which commits the new weights); an
     ``ACTIVATIONS`` step carries one row of A in ``a`` and the partial sums to add to its
-    results in ``psum``. ``last`` is passed through to the result.
+    results in ``psum``. ``last`` is passed through to the result. With N:M PEs, ``a`` holds
+    a group of M activations per array row and each weight is N (value, index) pairs (see
+    :func:`weight_slot`), so array row ``r`` covers reduction indices ``r*M .. r*M + M - 1``.
     """
     fields: dict[str, ShapeCastable] = {
-        "a": data.ArrayLayout(input_shape(cfg), cfg.rows),
+        "a": data.ArrayLayout(input_lane(cfg), cfg.rows),
     }
     if cfg.dataflow is Dataflow.OUTPUT_STATIONARY:
         fields["b"] = data.ArrayLayout(weight_shape(cfg), cfg.cols)
     else:
-        fields["weights"] = data.ArrayLayout(weight_shape(cfg), cfg.cols)
+        fields["weights"] = data.ArrayLayout(weight_slot(cfg), cfg.cols)
         fields["psum"] = data.ArrayLayout(acc_shape(cfg), cfg.cols)
         fields["kind"] = StepKind
     fields["last"] = 1
@@ -86,7 +111,7 @@ class HorizontalLink(wiring.Signature):
 
     def __init__(self, cfg: SystolicConfig):
         members = {
-            "a": Out(input_shape(cfg)),
+            "a": Out(input_lane(cfg)),
             "valid": Out(1),
             "last": Out(1),
         }
@@ -117,7 +142,7 @@ class WeightStationaryColumnLink(wiring.Signature):
     def __init__(self, cfg: SystolicConfig):
         super().__init__({
             "psum": Out(acc_shape(cfg)),
-            "weight": Out(weight_shape(cfg)),
+            "weight": Out(weight_slot(cfg)),
             "weight_valid": Out(1),
             "weight_row": Out(range(cfg.rows + 1)),
         })

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,10 +13,10 @@ from .links import (
     OutputStationaryColumnLink,
     WeightStationaryColumnLink,
     acc_shape,
-    weight_shape,
+    weight_slot,
 )
 
-__all__ = ["OutputStationaryPE", "WeightStationaryPE"]
+__all__ = ["OutputStationaryPE", "SparseWeightStationaryPE", "WeightStationaryPE"]
 
 
 class OutputStationaryPE(wiring.Component):
@@ -113,17 +113,18 @@ class WeightStationaryPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        shadow = Signal(weight_shape(cfg))
-        active = Signal(weight_shape(cfg))
+        shadow = Signal(weight_slot(cfg))
+        active = Signal(weight_slot(cfg))
 
-        weight = Mux(self.west.commit, shadow, active)
+        weight = Signal(weight_slot(cfg))
+        m.d.comb += weight.eq(Mux(self.west.commit, shadow, active))
         with m.If(self.west.valid & self.west.commit):
             m.d.sync += active.eq(shadow)
         with m.If(self.north.weight_valid & (self.north.weight_row == 0)):
             m.d.sync += shadow.eq(self.north.weight)
 
         m.d.sync += [
-            self.south.psum.eq(accumulate(cfg, self.north.psum, self.west.a * weight)),
+            self.south.psum.eq(self.multiply_accumulate(self.north.psum, self.west.a, weight)),
             self.south.weight.eq(self.north.weight),
             self.south.weight_valid.eq(self.north.weight_valid),
             # Wraps below zero; the link holds 0..rows, so a weight cannot reach zero twice
@@ -135,3 +136,22 @@ class WeightStationaryPE(wiring.Component):
             self.east.commit.eq(self.west.commit),
         ]
         return m
+
+    def multiply_accumulate(self, psum: Value, activation, weight) -> Value:
+        return accumulate(self._cfg, psum, activation * weight)
+
+
+class SparseWeightStationaryPE(WeightStationaryPE):
+    """A weight-stationary PE for N:M structured sparsity: N multipliers, M activations a step.
+
+    Each kept weight picks its activation out of the group by index. Products are added to
+    the partial sum one at a time in ascending index order, with the accumulator's overflow
+    rule after each addition, which is exactly what the dense array does over the same
+    reduction indices: the pruned weights' zero products cannot change a wrapped or clamped
+    sum.
+    """
+
+    def multiply_accumulate(self, psum: Value, activation, weight) -> Value:
+        for pair in weight:
+            psum = accumulate(self._cfg, psum, pair.value * activation[pair.index])
+        return psum

@@ -16,7 +16,7 @@ from .links import (
     OutputStationaryColumnLink,
     WeightStationaryColumnLink,
 )
-from .pe import OutputStationaryPE, WeightStationaryPE
+from .pe import OutputStationaryPE, SparseWeightStationaryPE, WeightStationaryPE
 
 __all__ = ["SystolicRow"]
 
@@ -69,6 +69,8 @@ class SystolicRow(wiring.Component):
     def _pe_class(self) -> type[OutputStationaryPE | WeightStationaryPE]:
         if self._cfg.dataflow is Dataflow.OUTPUT_STATIONARY:
             return OutputStationaryPE
+        if self._cfg.sparsity is not None:
+            return SparseWeightStationaryPE
         return WeightStationaryPE
 
     def pe_verilog(self) -> str:
