@@ -10100,22 +10100,21 @@ endmodule
 module systolic_ws_16x16_s8x8_acc28_pe(west__valid, west__last, west__commit, north__psum, north__weight, north__weight_valid, north__weight_row, clk, rst, east__a, east__valid, east__last, east__commit, south__psum, south__weight, south__weight_valid, south__weight_row, west__a);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  reg [27:0] \$10 ;
-  reg [7:0] \$11 ;
-  reg \$12 ;
-  reg [4:0] \$13 ;
-  reg [7:0] \$14 ;
+  reg [7:0] \$10 ;
+  reg \$11 ;
+  reg [4:0] \$12 ;
+  reg [7:0] \$13 ;
+  reg \$14 ;
   reg \$15 ;
   reg \$16 ;
-  reg \$17 ;
   wire \$2 ;
   wire \$3 ;
-  wire [7:0] \$4 ;
-  wire [15:0] \$5 ;
-  wire [28:0] \$6 ;
-  wire [5:0] \$7 ;
+  wire [15:0] \$4 ;
+  wire [28:0] \$5 ;
+  wire [5:0] \$6 ;
+  reg [7:0] \$7 ;
   reg [7:0] \$8 ;
-  reg [7:0] \$9 ;
+  reg [27:0] \$9 ;
   reg [7:0] active = 8'h00;
   input clk;
   wire clk;
@@ -10146,6 +10145,7 @@ module systolic_ws_16x16_s8x8_acc28_pe(west__valid, west__last, west__commit, no
   reg [4:0] south__weight_row = 5'h00;
   output south__weight_valid;
   reg south__weight_valid = 1'h0;
+  wire [7:0] weight;
   input [7:0] west__a;
   wire [7:0] west__a;
   input west__commit;
@@ -10154,38 +10154,48 @@ module systolic_ws_16x16_s8x8_acc28_pe(west__valid, west__last, west__commit, no
   wire west__last;
   input west__valid;
   wire west__valid;
+  assign weight = west__commit ? shadow : active;
   assign \$1  = west__valid & west__commit;
   assign \$2  = ! north__weight_row;
   assign \$3  = north__weight_valid & \$2 ;
-  assign \$4  = west__commit ? shadow : active;
-  assign \$5  = $signed(west__a) * $signed(\$4 );
-  assign \$6  = $signed(north__psum) + $signed(\$5 );
-  assign \$7  = north__weight_row - 1'h1;
+  assign \$4  = $signed(west__a) * $signed(weight);
+  assign \$5  = $signed(north__psum) + $signed(\$4 );
+  assign \$6  = north__weight_row - 1'h1;
   always @(posedge clk)
-    active <= \$8 ;
+    active <= \$7 ;
   always @(posedge clk)
-    shadow <= \$9 ;
+    shadow <= \$8 ;
   always @(posedge clk)
-    south__psum <= \$10 ;
+    south__psum <= \$9 ;
   always @(posedge clk)
-    south__weight <= \$11 ;
+    south__weight <= \$10 ;
   always @(posedge clk)
-    south__weight_valid <= \$12 ;
+    south__weight_valid <= \$11 ;
   always @(posedge clk)
-    south__weight_row <= \$13 ;
+    south__weight_row <= \$12 ;
   always @(posedge clk)
-    east__a <= \$14 ;
+    east__a <= \$13 ;
   always @(posedge clk)
-    east__valid <= \$15 ;
+    east__valid <= \$14 ;
   always @(posedge clk)
-    east__last <= \$16 ;
+    east__last <= \$15 ;
   always @(posedge clk)
-    east__commit <= \$17 ;
+    east__commit <= \$16 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$8  = active;
+    \$7  = active;
     if (\$1 ) begin
-      \$8  = shadow;
+      \$7  = shadow;
+    end
+    if (rst) begin
+      \$7  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$8  = shadow;
+    if (\$3 ) begin
+      \$8  = north__weight;
     end
     if (rst) begin
       \$8  = 8'h00;
@@ -10193,68 +10203,58 @@ module systolic_ws_16x16_s8x8_acc28_pe(west__valid, west__last, west__commit, no
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$9  = shadow;
-    if (\$3 ) begin
-      \$9  = north__weight;
-    end
+    \$9  = \$5 [27:0];
     if (rst) begin
-      \$9  = 8'h00;
+      \$9  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$10  = \$6 [27:0];
+    \$10  = north__weight;
     if (rst) begin
-      \$10  = 28'h0000000;
+      \$10  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11  = north__weight;
+    \$11  = north__weight_valid;
     if (rst) begin
-      \$11  = 8'h00;
+      \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12  = north__weight_valid;
+    \$12  = \$6 [4:0];
     if (rst) begin
-      \$12  = 1'h0;
+      \$12  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13  = \$7 [4:0];
+    \$13  = west__a;
     if (rst) begin
-      \$13  = 5'h00;
+      \$13  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$14  = west__a;
+    \$14  = west__valid;
     if (rst) begin
-      \$14  = 8'h00;
+      \$14  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = west__valid;
+    \$15  = west__last;
     if (rst) begin
       \$15  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = west__last;
+    \$16  = west__commit;
     if (rst) begin
       \$16  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = west__commit;
-    if (rst) begin
-      \$17  = 1'h0;
     end
   end
 endmodule
