@@ -175,6 +175,41 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nm(args: argparse.Namespace) -> int:
+    from .nm_files import (
+        NMFileError,
+        compress_file,
+        decompress_file,
+        load_compressed,
+        parse_pattern,
+    )
+
+    source = _existing_file(args.file)
+    try:
+        if args.action == "compress":
+            if args.output is None:
+                raise UsageError("-o/--output: required for compress")
+            _writable_dir(args.output.parent)
+            done = compress_file(source, parse_pattern(args.pattern), args.output,
+                                 prune=args.prune, weight_width=args.weight_width,
+                                 signed=args.signed is not False)
+            print(f"wrote {args.output}: {done.pattern}, K={done.k}, {done.columns} columns")
+        elif args.action == "check":
+            done = load_compressed(source, weight_width=args.weight_width,
+                                   signed=args.signed is not False)
+            print(f"valid {done.pattern}: K={done.k}, {done.columns} columns, "
+                  f"{done.groups} groups")
+        else:
+            if args.output is None:
+                raise UsageError("-o/--output: required for decompress")
+            _writable_dir(args.output.parent)
+            w = decompress_file(source, args.output)
+            print(f"wrote {args.output}: {w.shape[0]} x {w.shape[1]}")
+    except NMFileError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
 def _existing_file(path: Path) -> Path:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
@@ -232,6 +267,19 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("-o", "--output", type=Path,
                        help="report path (default: FILE.synth-TARGET.json)")
     synth.set_defaults(run=_cmd_synth)
+
+    nm = commands.add_parser("nm", help="N:M sparse weights: compress, check, decompress")
+    nm.add_argument("action", choices=["compress", "check", "decompress"])
+    nm.add_argument("file", type=Path, help="dense .npy (compress) or compressed .npz")
+    nm.add_argument("--pattern", default="2:4", help="N:M for compress (default 2:4)")
+    nm.add_argument("--prune", action="store_true",
+                    help="magnitude-prune to the pattern first instead of rejecting")
+    nm.add_argument("--weight-width", type=int, default=8, help="weight bits (default 8)")
+    nm_sign = nm.add_mutually_exclusive_group()
+    nm_sign.add_argument("--signed", dest="signed", action="store_true", default=None)
+    nm_sign.add_argument("--unsigned", dest="signed", action="store_false")
+    nm.add_argument("-o", "--output", type=Path, help="output file")
+    nm.set_defaults(run=_cmd_nm)
 
     bench = commands.add_parser("bench", help="benchmarks that write JSON")
     bench.add_argument("kind", choices=["systolic"])
