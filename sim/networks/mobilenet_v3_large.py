@@ -36,16 +36,22 @@ def se_channels(expanded: int) -> int:
     return rounded + 8 if rounded < 0.9 * quarter else rounded
 
 
-def layers() -> list[LayerSpec]:
-    net = [LayerSpec("stem", "conv", 224, 224, 3, 16, kernel=3, stride=2, network=NAME)]
+def v3_layers(name: str, bottlenecks: list[tuple[int, int, int, bool, int]], head: int,
+              hidden: int) -> list[LayerSpec]:
+    """A MobileNet-V3 from its bottleneck table: stem, bottlenecks, 1x1 head, two FC layers."""
+    net = [LayerSpec("stem", "conv", 224, 224, 3, 16, kernel=3, stride=2, network=name)]
     size, channels = 112, 16
-    for block, (kernel, expanded, out_channels, se, stride) in enumerate(_BNECKS, start=1):
+    for block, (kernel, expanded, out_channels, se, stride) in enumerate(bottlenecks, start=1):
         net += inverted_residual(f"block{block}", size=size, in_channels=channels,
                                  expanded=expanded, out_channels=out_channels, kernel=kernel,
                                  stride=stride, se_channels=se_channels(expanded) if se else None,
-                                 network=NAME)
+                                 network=name)
         size, channels = -(-size // stride), out_channels
-    net.append(LayerSpec("head", "pointwise", size, size, channels, 960, network=NAME))
-    net.append(LayerSpec("head_fc", "fc", 1, 1, 960, 1280, network=NAME))
-    net.append(LayerSpec("classifier", "fc", 1, 1, 1280, 1000, network=NAME))
+    net.append(LayerSpec("head", "pointwise", size, size, channels, head, network=name))
+    net.append(LayerSpec("head_fc", "fc", 1, 1, head, hidden, network=name))
+    net.append(LayerSpec("classifier", "fc", 1, 1, hidden, 1000, network=name))
     return net
+
+
+def layers() -> list[LayerSpec]:
+    return v3_layers(NAME, _BNECKS, head=960, hidden=1280)

@@ -6,8 +6,8 @@ reference implementation and every port apply SE only inside bottlenecks; we fol
 
 from __future__ import annotations
 
-from ..layers import LayerSpec, inverted_residual
-from .mobilenet_v3_large import se_channels
+from ..layers import LayerSpec
+from .mobilenet_v3_large import v3_layers
 
 NAME = "mobilenet_v3_small"
 
@@ -24,15 +24,4 @@ _BNECKS = [(3, 16, 16, True, 2), (3, 72, 24, False, 2), (3, 88, 24, False, 1),
 
 
 def layers() -> list[LayerSpec]:
-    net = [LayerSpec("stem", "conv", 224, 224, 3, 16, kernel=3, stride=2, network=NAME)]
-    size, channels = 112, 16
-    for block, (kernel, expanded, out_channels, se, stride) in enumerate(_BNECKS, start=1):
-        net += inverted_residual(f"block{block}", size=size, in_channels=channels,
-                                 expanded=expanded, out_channels=out_channels, kernel=kernel,
-                                 stride=stride, se_channels=se_channels(expanded) if se else None,
-                                 network=NAME)
-        size, channels = -(-size // stride), out_channels
-    net.append(LayerSpec("head", "pointwise", size, size, channels, 576, network=NAME))
-    net.append(LayerSpec("head_fc", "fc", 1, 1, 576, 1024, network=NAME))
-    net.append(LayerSpec("classifier", "fc", 1, 1, 1024, 1000, network=NAME))
-    return net
+    return v3_layers(NAME, _BNECKS, head=576, hidden=1024)
