@@ -167,9 +167,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    out_dir = _writable_dir(args.output)
+    if args.kind == "sparse":
+        from .bench_sparse import run_sparse_benchmark
+
+        path = run_sparse_benchmark(out_dir, ecp5_sizes=() if args.quick else None)
+        print(f"wrote {path}")
+        return 0
     from .bench_systolic import run_benchmark
 
-    out_dir = _writable_dir(args.output)
     path = run_benchmark(out_dir, sizes=args.sizes, large=args.large, quick=args.quick)
     print(f"wrote {path}")
     return 0
@@ -282,7 +288,7 @@ def _parser() -> argparse.ArgumentParser:
     nm.set_defaults(run=_cmd_nm)
 
     bench = commands.add_parser("bench", help="benchmarks that write JSON")
-    bench.add_argument("kind", choices=["systolic"])
+    bench.add_argument("kind", choices=["systolic", "sparse"])
     bench.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 8, 16],
                        help="square array sizes for the full table (default 2 4 8 16)")
     bench.add_argument("--large", type=int, nargs="*", default=[32, 64],
