@@ -35,6 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from accelgen.flows.atomic import write_atomically
 from accelgen.generators.emit import generate_systolic, write_design
 from accelgen.generators.systolic import SystolicConfig
 from accelgen.sim.networks import network
@@ -523,18 +524,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
     pyplot.close(figure)
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_sparse_benchmark(out_dir: Path, *, sizes: Iterable[int] = SIZES,
                          patterns: Iterable[str] = PATTERNS,
                          ecp5_sizes: Iterable[int] | None = None,
@@ -589,10 +578,10 @@ def run_sparse_benchmark(out_dir: Path, *, sizes: Iterable[int] = SIZES,
         "scalesim": cross,
         "total_s": time.perf_counter() - started,
     }
-    _write_atomically(out_dir / "sparse_throughput_per_area.png", lambda p: plot(report, p))
+    write_atomically(out_dir / "sparse_throughput_per_area.png", lambda p: plot(report, p))
     json_path = out_dir / "sparse.json"
     text = json.dumps(report, indent=2, sort_keys=True, default=list) + "\n"
-    _write_atomically(json_path, lambda p: p.write_text(text))
+    write_atomically(json_path, lambda p: p.write_text(text))
     shutil.rmtree(work, ignore_errors=True)
     _progress(f"done in {report['total_s']:.0f} s")
     return json_path

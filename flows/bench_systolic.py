@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from accelgen.flows.atomic import write_atomically
 from accelgen.generators.emit import GeneratedDesign, generate_systolic, write_design
 from accelgen.generators.systolic import SystolicConfig
 
@@ -350,18 +351,6 @@ def plot_times(report: dict[str, Any], path: Path) -> None:
     pyplot.close(figure)
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_benchmark(out_dir: Path, *, sizes: list[int], large: list[int], quick: bool) -> Path:
     """Measure ``sizes`` fully and ``large`` for generation/build; return ``systolic.json``.
 
@@ -398,11 +387,11 @@ def run_benchmark(out_dir: Path, *, sizes: list[int], large: list[int], quick: b
         "fits": _fits(records),
         "total_s": time.perf_counter() - started,
     }
-    _write_atomically(out_dir / "systolic_area.png", lambda p: plot_area(report, p))
-    _write_atomically(out_dir / "systolic_times.png", lambda p: plot_times(report, p))
+    write_atomically(out_dir / "systolic_area.png", lambda p: plot_area(report, p))
+    write_atomically(out_dir / "systolic_times.png", lambda p: plot_times(report, p))
     json_path = out_dir / "systolic.json"
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
-    _write_atomically(json_path, lambda p: p.write_text(text))
+    write_atomically(json_path, lambda p: p.write_text(text))
     shutil.rmtree(work, ignore_errors=True)
     _progress(f"done in {report['total_s']:.0f} s")
     return json_path
