@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from accelgen.flows.atomic import write_atomically
 from accelgen.sim.integers import check_range
 from accelgen.sim.nm_format import CompressedWeights, NMPattern, compress, decompress, prune_nm
 
@@ -49,10 +50,13 @@ def _save(compressed: CompressedWeights, out: Path) -> None:
     if values.size and (values.min() < np.iinfo(np.int64).min or
                         values.max() > np.iinfo(np.int64).max):
         raise NMFileError("weights wider than 64 bits cannot be stored")
-    tmp = out.with_name(f".{out.name}.tmp.npz")
-    np.savez(tmp, values=values.astype(np.int64), indices=compressed.indices,
-             n=compressed.pattern.n, m=compressed.pattern.m, k=compressed.k)
-    tmp.replace(out)
+    def write(tmp: Path) -> None:
+        # Through a handle: given a path, savez would append ".npz" to any other suffix.
+        with tmp.open("wb") as handle:
+            np.savez(handle, values=values.astype(np.int64), indices=compressed.indices,
+                     n=compressed.pattern.n, m=compressed.pattern.m, k=compressed.k)
+
+    write_atomically(out, write)
 
 
 def compress_file(source: Path, pattern: NMPattern, out: Path, *, prune: bool,

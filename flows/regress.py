@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from accelgen.generators.emit import GeneratedDesign, write_design
 from accelgen.tb.cases import GemmCase
 
-from .simulate import build_simulator, run_cocotb
+from .simulate import SimResult, build_simulator, run_cocotb
 
 __all__ = ["RegressionResult", "run_regression"]
 
@@ -42,27 +42,14 @@ class RegressionResult:
         return line
 
 
-def _merge_junit(parts: list[Path], target: Path) -> tuple[int, list[str]]:
-    """One JUnit file from the per-job files; returns (passed, failed test names)."""
+def _merge_junit(parts: list[Path], target: Path) -> None:
+    """One JUnit file holding every job's test suites."""
     suites = ElementTree.Element("testsuites", name="accelgen")
-    passed = 0
-    failed: list[str] = []
     for part in parts:
-        if not part.exists():
-            failed.append(f"{part.parent.name} (no results: the simulator did not finish)")
-            continue
-        root = ElementTree.parse(part).getroot()
-        for suite in root.iter("testsuite"):
-            suites.append(suite)
-            for case in suite.iter("testcase"):
-                name = case.get("name", "?")
-                if case.find("failure") is not None or case.find("error") is not None:
-                    failed.append(name)
-                elif case.find("skipped") is None:
-                    passed += 1
+        if part.exists():
+            suites.extend(ElementTree.parse(part).getroot().iter("testsuite"))
     target.parent.mkdir(parents=True, exist_ok=True)
     ElementTree.ElementTree(suites).write(target, encoding="unicode", xml_declaration=True)
-    return passed, failed
 
 
 def run_regression(design: GeneratedDesign, cases: list[GemmCase], out_dir: Path, *,
@@ -80,23 +67,26 @@ def run_regression(design: GeneratedDesign, cases: list[GemmCase], out_dir: Path
     jobs = max(1, min(jobs, len(cases)))
     groups = [cases[i::jobs] for i in range(jobs)]
 
-    def run(index: int) -> tuple[Path, Path | None]:
+    def run(index: int) -> SimResult:
         job_dir = out_dir / f"job{index}"
         job_dir.mkdir(parents=True, exist_ok=True)
         env = {
             "ACCELGEN_DESIGN": str(j_path.resolve()),
             "ACCELGEN_CASES": json.dumps([c.to_dict() for c in groups[index]]),
         }
-        result = run_cocotb(build_dir, design.name, TEST_MODULE, env=env, waves=waves,
-                            results_xml=job_dir / "results.xml", test_dir=job_dir)
-        return result.results_xml, result.waves
+        return run_cocotb(build_dir, design.name, TEST_MODULE, env=env, waves=waves,
+                          results_xml=job_dir / "results.xml", test_dir=job_dir)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         outcomes = list(pool.map(run, range(jobs)))
     junit = out_dir / "results.xml"
-    passed, failed = _merge_junit([xml for xml, _ in outcomes], junit)
+    _merge_junit([outcome.results_xml for outcome in outcomes], junit)
+    passed = sum(len(outcome.passed_tests) for outcome in outcomes)
+    failed = [name for outcome in outcomes for name in outcome.failed_tests]
+    failed += [f"job{index} ({outcome.error})" for index, outcome in enumerate(outcomes)
+               if outcome.error]
     expected = len(cases)
     if passed + len(failed) < expected:
         failed.append(f"{expected - passed - len(failed)} case(s) never reported")
     return RegressionResult(design.name, passed, failed, junit, time.monotonic() - start,
-                            [w for _, w in outcomes if w is not None])
+                            [o.waves for o in outcomes if o.waves is not None])
