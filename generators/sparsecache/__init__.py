@@ -1,0 +1,1 @@
+"""SparseCache: a TCAM null cache for all-zero lines beside an L1 data cache (Ganesan et al., DATE 2020)."""
