@@ -44,6 +44,10 @@ _SYSTOLIC_OPTIONS: list[tuple[str, dict[str, Any]]] = [
                             "than the safe width"}),
     ("--result-depth", {"type": int, "help": "result FIFO rows (default: full speed)"}),
     ("--pe", {"help": 'PE kind: "dense" (default) or N:M sparsity such as "2:4" (ws only)'}),
+    ("--max-kernel", {"type": int, "help": "largest FuSe kernel drivers accept (default 7)"}),
+    ("--requantize", {"choices": ["none", "half_even", "half_up"],
+                      "help": "add requantized results: shift, round, saturate to "
+                              "--input-width (default none)"}),
 ]
 
 
@@ -58,6 +62,9 @@ def _add_systolic_options(parser: argparse.ArgumentParser) -> None:
                       help="two's complement operands (default)")
     sign.add_argument("--unsigned", dest="signed", action="store_false",
                       help="unsigned operands")
+    group.add_argument("--fuse", dest="fuse", action="store_true", default=None,
+                       help="add the FuSe mode: 1-D depthwise convolutions, one per row (os, "
+                            "rows <= cols)")
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -83,6 +90,8 @@ def systolic_config(args: argparse.Namespace) -> SystolicConfig:
             values[key] = getattr(args, key)
     if args.signed is not None:
         values["signed"] = args.signed
+    if args.fuse is not None:
+        values["fuse"] = args.fuse
     missing = [key for key in ("rows", "cols") if key not in values]
     if missing and not set(values) - set(SystolicConfig.__dataclass_fields__):
         raise UsageError(f"--{missing[0]}: required (or give it in --config)")
@@ -115,6 +124,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_regress(args: argparse.Namespace) -> int:
     from accelgen.generators.emit import generate_systolic
     from accelgen.tb.cases import default_cases
+    from accelgen.tb.fuse_cases import default_fuse_cases
 
     from .regress import run_regression
 
@@ -124,8 +134,12 @@ def _cmd_regress(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs: must be >= 1, got {args.jobs}")
     out_dir = _writable_dir(args.output / cfg.name)
-    cases = default_cases(cfg.rows, cfg.cols, cfg.max_k, group=cfg.group, seeds=args.seeds,
-                          base_seed=args.seed)
+    cases: list = default_cases(cfg.rows, cfg.cols, cfg.max_k, group=cfg.group,
+                                seeds=args.seeds, base_seed=args.seed)
+    if cfg.fuse:
+        for s in range(args.seeds):
+            cases += default_fuse_cases(cfg.rows, cfg.cols, cfg.max_kernel,
+                                        base_seed=args.seed + 1000 * (s + 1))
     result = run_regression(generate_systolic(cfg), cases, out_dir, jobs=args.jobs,
                             waves=args.waves)
     print(result.summary())
@@ -167,6 +181,21 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    sizes, networks, variants = _flat(args.sizes), _flat(args.networks), _flat(args.variants)
+    if args.kind != "fuse" and (networks is not None or variants is not None):
+        raise UsageError("--networks and --variants: only for bench fuse")
+    if args.kind == "fuse":
+        from .bench_fuse import SIZES, check_request, run_fuse_benchmark
+
+        try:
+            request = check_request(SIZES if sizes is None else sizes, networks, variants)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        path = run_fuse_benchmark(_writable_dir(args.output), sizes=request[0],
+                                  networks=request[1], variants=request[2],
+                                  scalesim=not args.no_scalesim)
+        print(f"wrote {path}")
+        return 0
     out_dir = _writable_dir(args.output)
     if args.kind == "sparse":
         from .bench_sparse import run_sparse_benchmark
@@ -176,7 +205,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     from .bench_systolic import run_benchmark
 
-    path = run_benchmark(out_dir, sizes=args.sizes, large=args.large, quick=args.quick)
+    path = run_benchmark(out_dir, sizes=sizes or [2, 4, 8, 16], large=args.large,
+                         quick=args.quick)
     print(f"wrote {path}")
     return 0
 
@@ -231,6 +261,23 @@ def _top_from_description(verilog: Path) -> str:
         except (ValueError, KeyError):
             pass
     return verilog.stem
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers such as 32,64, got {text!r}") \
+            from None
+
+
+def _name_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _flat(lists: list[list[Any]] | None) -> list[Any] | None:
+    """One list from repeated comma lists (``--sizes 32,64 128``); ``None`` when not given."""
+    return None if lists is None else [item for items in lists for item in items]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -288,9 +335,17 @@ def _parser() -> argparse.ArgumentParser:
     nm.set_defaults(run=_cmd_nm)
 
     bench = commands.add_parser("bench", help="benchmarks that write JSON")
-    bench.add_argument("kind", choices=["systolic", "sparse"])
-    bench.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 8, 16],
-                       help="square array sizes for the full table (default 2 4 8 16)")
+    bench.add_argument("kind", choices=["systolic", "sparse", "fuse"])
+    bench.add_argument("--sizes", type=_int_list, nargs="+",
+                       help="square array sizes, as 32 64 or 32,64 (default: systolic 2 4 8 "
+                            "16, fuse 32 64 128 256)")
+    bench.add_argument("--networks", type=_name_list, nargs="+",
+                       help="fuse: networks (default all)")
+    bench.add_argument("--variants", type=_name_list, nargs="+",
+                       help="fuse: baseline, full, half, full50, half50 (default all; the "
+                            "baseline is always measured)")
+    bench.add_argument("--no-scalesim", action="store_true",
+                       help="fuse: skip the SCALE-Sim cross-check")
     bench.add_argument("--large", type=int, nargs="*", default=[32, 64],
                        help="sizes for generation and build time only (default 32 64)")
     bench.add_argument("--quick", action="store_true", help="skip the Verilator builds")

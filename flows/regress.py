@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +12,16 @@ from xml.etree import ElementTree
 
 from accelgen.generators.emit import GeneratedDesign, write_design
 from accelgen.tb.cases import GemmCase
+from accelgen.tb.fuse_cases import FuseCase
 
 from .simulate import SimResult, build_simulator, run_cocotb
 
 __all__ = ["RegressionResult", "run_regression"]
 
 TEST_MODULE = "accelgen.tb.systolic_tests"
+FUSE_TEST_MODULE = "accelgen.tb.fuse_tests"
+SUITES = ((TEST_MODULE, "ACCELGEN_CASES", GemmCase),
+          (FUSE_TEST_MODULE, "ACCELGEN_FUSE_CASES", FuseCase))
 
 
 @dataclass(frozen=True)
@@ -52,33 +57,40 @@ def _merge_junit(parts: list[Path], target: Path) -> None:
     ElementTree.ElementTree(suites).write(target, encoding="unicode", xml_declaration=True)
 
 
-def run_regression(design: GeneratedDesign, cases: list[GemmCase], out_dir: Path, *,
-                   jobs: int = 1, waves: bool = False) -> RegressionResult:
-    """Simulate ``cases`` on ``design`` with ``jobs`` simulator processes at once.
+def run_regression(design: GeneratedDesign, cases: Sequence[GemmCase | FuseCase],
+                   out_dir: Path, *, jobs: int = 1, waves: bool = False) -> RegressionResult:
+    """Simulate ``cases`` on ``design`` with up to ``jobs`` simulator processes at once.
 
-    Every job shares one Verilator build. Results land in ``out_dir/results.xml``; with
-    ``waves`` each job also leaves a waveform dump beside its own results.
+    GEMM cases run in :mod:`accelgen.tb.systolic_tests`, FuSe cases in
+    :mod:`accelgen.tb.fuse_tests`; every job shares one Verilator build. Results land in
+    ``out_dir/results.xml``; with ``waves`` each job also leaves a waveform dump beside its
+    own results.
     """
     if not cases:
         raise ValueError("no regression cases: nothing would be checked")
     start = time.monotonic()
     v_path, j_path = write_design(design, out_dir)
     build_dir = build_simulator(v_path, design.name, waves=waves)
-    jobs = max(1, min(jobs, len(cases)))
-    groups = [cases[i::jobs] for i in range(jobs)]
+    jobs = max(1, jobs)
+    work: list[tuple[str, str, list[GemmCase | FuseCase]]] = []
+    for module, variable, kind in SUITES:
+        chosen = [case for case in cases if isinstance(case, kind)]
+        parts = max(1, min(jobs, len(chosen)))
+        work += [(module, variable, chosen[i::parts]) for i in range(parts) if chosen[i::parts]]
 
     def run(index: int) -> SimResult:
+        module, variable, group = work[index]
         job_dir = out_dir / f"job{index}"
         job_dir.mkdir(parents=True, exist_ok=True)
         env = {
             "ACCELGEN_DESIGN": str(j_path.resolve()),
-            "ACCELGEN_CASES": json.dumps([c.to_dict() for c in groups[index]]),
+            variable: json.dumps([c.to_dict() for c in group]),
         }
-        return run_cocotb(build_dir, design.name, TEST_MODULE, env=env, waves=waves,
+        return run_cocotb(build_dir, design.name, module, env=env, waves=waves,
                           results_xml=job_dir / "results.xml", test_dir=job_dir)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        outcomes = list(pool.map(run, range(jobs)))
+    with ThreadPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+        outcomes = list(pool.map(run, range(len(work))))
     junit = out_dir / "results.xml"
     _merge_junit([outcome.results_xml for outcome in outcomes], junit)
     passed = sum(len(outcome.passed_tests) for outcome in outcomes)

@@ -13,6 +13,11 @@ REFERENCE_CONFIGS: tuple[SystolicConfig, ...] = tuple(
     SystolicConfig(rows=n, cols=n, input_width=8, weight_width=8, signed=True, max_k=4096,
                    dataflow=flow)
     for n in (4, 16) for flow in ("os", "ws")
+) + tuple(
+    # FuSe-capable arrays with requantization: what a depthwise-separable network needs.
+    SystolicConfig(rows=n, cols=n, input_width=8, weight_width=8, signed=True, max_k=4096,
+                   fuse=True, max_kernel=7, requantize="half_even")
+    for n in (4, 16)
 )
 
 

@@ -15,6 +15,9 @@ The hardware facts the model rests on (each is one register stage in the RTL):
   a weight step is accepted no earlier than ``cols - 1`` edges after the activation that
   committed the previous weights;
 * the FIFO delivers a row two edges after it was written;
+* a FuSe-capable array switches between GEMM and FuSe steps only once the previous mode's
+  steps have crossed the grid: a step whose mode differs from the previous step's is accepted
+  at least ``cols`` edges after it;
 * a step that produces results waits until FIFO rows plus rows still in flight leave room.
 """
 
@@ -82,11 +85,13 @@ class Step:
 
     ``kind`` is ``"reduce"`` (an OS step that is not the last of its tile), ``"last"`` (an OS
     tile's last step), ``"weights"`` or ``"activations"`` (WS). ``after`` is the index of a
-    delivered result row the source needs before it can offer this step.
+    delivered result row the source needs before it can offer this step. ``fuse`` marks an
+    output-stationary step in FuSe mode (see :mod:`.fuse_mapping`): it times like a GEMM step.
     """
 
     kind: str
     after: int | None = None
+    fuse: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,12 +116,16 @@ def schedule(timing: ArrayTiming, steps: Iterable[Step]) -> Schedule:
     last_tile_end: int | None = None
     last_commit: int | None = None
     commit_pending = False
+    mode: bool | None = None
     need = timing.results_per_step
     room = timing.result_depth - need
     for step in steps:
         edge = previous + 1
         if step.after is not None:
             edge = max(edge, delivered[step.after] + 1)
+        if mode is not None and step.fuse != mode:
+            edge = max(edge, previous + timing.cols)
+        mode = step.fuse
         if step.kind == "weights":
             if last_commit is not None:
                 edge = max(edge, last_commit + timing.cols - 1)

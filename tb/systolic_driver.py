@@ -41,6 +41,7 @@ class GemmRun:
     c: np.ndarray
     accepted: list[int] = field(default_factory=list)
     delivered: list[int] = field(default_factory=list)
+    q: np.ndarray | None = None  # requantized results, on arrays that requantize
 
     @property
     def cycles(self) -> int:
@@ -67,6 +68,8 @@ class SystolicHarness:
         self.group = self.sparsity[1] if self.sparsity else 1
         self.timing = ArrayTiming(self.rows, self.cols, self.dataflow, self.params["result_depth"],
                                   self.group)
+        self.fuse = bool(self.params.get("fuse", False))
+        self.requantizes = self.params.get("requantize", "none") != "none"
         self.operands = PayloadCodec(description["streams"]["operands"]["payload"])
         self.results = PayloadCodec(description["streams"]["results"]["payload"])
         self._period_ns = period_ns
@@ -84,13 +87,32 @@ class SystolicHarness:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
-    def plan(self, a: np.ndarray, b: np.ndarray) -> list[PlannedStep]:
+    def check_shifts(self, shifts: np.ndarray | None, count: int) -> np.ndarray:
+        """Per-result-row shift amounts as ints (zeros when ``None``), checked against the
+        array: only a requantizing array takes them, and each must fit the shift field."""
+        if shifts is None:
+            return np.zeros(count, dtype=object)
+        if not self.requantizes:
+            raise ValueError("this array does not requantize: shifts cannot be applied")
+        shifts = np.asarray(shifts, dtype=object).reshape(-1)
+        if shifts.shape != (count,):
+            raise ValueError(f"expected {count} shift amounts, got {shifts.shape[0]}")
+        limit = self.params["acc_width"]
+        bad = [int(s) for s in shifts if not 0 <= int(s) < limit]
+        if bad:
+            raise ValueError(f"shift {bad[0]} is outside 0..{limit - 1} (acc_width {limit})")
+        return shifts
+
+    def plan(self, a: np.ndarray, b: np.ndarray,
+             shifts: np.ndarray | None = None) -> list[PlannedStep]:
         m, k = a.shape
         n = b.shape[1]
         rows, cols = self.rows, self.cols
+        shifts = self.check_shifts(shifts, m)
         steps: list[PlannedStep] = []
         if self.dataflow == "os":
             for mt in range(math.ceil(m / rows)):
+                tile_shifts = _pad(shifts[mt * rows:(mt + 1) * rows], rows)
                 for nt in range(math.ceil(n / cols)):
                     a_tile = a[mt * rows:(mt + 1) * rows]
                     b_tile = b[:, nt * cols:(nt + 1) * cols]
@@ -98,9 +120,11 @@ class SystolicHarness:
                         payload = {"a": _pad(a_tile[:, step], rows),
                                    "b": _pad(b_tile[step], cols),
                                    "last": int(step == k - 1)}
+                        if self.requantizes and step == k - 1:
+                            payload["shift"] = tile_shifts
                         steps.append(PlannedStep(lambda _d, p=payload: p))
             return steps
-        return self._plan_weight_stationary(a, self._dense_weight_rows(b), k, n)
+        return self._plan_weight_stationary(a, self._dense_weight_rows(b), k, n, shifts)
 
     def _dense_weight_rows(self, b: np.ndarray) -> Callable[[int, int], list[Any]]:
         """Row ``index`` of the (padded) weight matrix, restricted to column tile ``nt``."""
@@ -128,7 +152,7 @@ class SystolicHarness:
         return row
 
     def _plan_weight_stationary(self, a: np.ndarray, weight_row: Callable[[int, int], list[Any]],
-                                k: int, n: int) -> list[PlannedStep]:
+                                k: int, n: int, shifts: np.ndarray) -> list[PlannedStep]:
         rows, cols, group = self.rows, self.cols, self.group
         m = a.shape[0]
         steps: list[PlannedStep] = []
@@ -146,6 +170,8 @@ class SystolicHarness:
                         values = _pad(a[row, start:start + group], group)
                         lanes.append(values if self.sparsity else values[0])
                     base = {"a": lanes, "kind": "ACTIVATIONS", "last": int(row == m - 1)}
+                    if self.requantizes:
+                        base["shift"] = int(shifts[row])
                     if kt == 0:
                         steps.append(PlannedStep(lambda _d, p=base: {**p, "psum": [0] * cols}))
                     else:
@@ -198,7 +224,8 @@ class SystolicHarness:
         dut.operands__valid.value = 0
         return delivered, accepted_at, delivered_at
 
-    async def sparse_gemm(self, a: np.ndarray, compressed: Any, **stream_options: Any) -> GemmRun:
+    async def sparse_gemm(self, a: np.ndarray, compressed: Any, *,
+                          shifts: np.ndarray | None = None, **stream_options: Any) -> GemmRun:
         """C = A @ W on N:M sparse PEs, with W given compressed (``accelgen.sim.nm_format``)."""
         if self.sparsity is None:
             raise ValueError("this array has dense PEs: use gemm()")
@@ -209,13 +236,16 @@ class SystolicHarness:
         a = np.asarray(a)
         if a.shape[1] != compressed.k:
             raise ValueError(f"A has K={a.shape[1]} but the weights have K={compressed.k}")
+        shifts = self.check_shifts(shifts, a.shape[0])
         steps = self._plan_weight_stationary(a, self._sparse_weight_rows(compressed),
-                                             compressed.k, compressed.columns)
+                                             compressed.k, compressed.columns, shifts)
         return await self._run(a.shape[0], compressed.k, compressed.columns, steps,
                                stream_options)
 
-    async def gemm(self, a: np.ndarray, b: np.ndarray, **stream_options: Any) -> GemmRun:
-        """C = A @ B on the hardware, with the edges of every transfer."""
+    async def gemm(self, a: np.ndarray, b: np.ndarray, *, shifts: np.ndarray | None = None,
+                   **stream_options: Any) -> GemmRun:
+        """C = A @ B on the hardware, with the edges of every transfer; ``shifts`` gives each
+        row of C its requantization shift (requantizing arrays only)."""
         if self.sparsity is not None:
             raise ValueError("this array has N:M sparse PEs: use sparse_gemm()")
         a = np.asarray(a)
@@ -223,7 +253,7 @@ class SystolicHarness:
         m, k = a.shape
         if b.shape[0] != k:
             raise ValueError(f"shapes {a.shape} and {b.shape} cannot be multiplied")
-        return await self._run(m, k, b.shape[1], self.plan(a, b), stream_options)
+        return await self._run(m, k, b.shape[1], self.plan(a, b, shifts), stream_options)
 
     async def _run(self, m: int, k: int, n: int, steps: list[PlannedStep],
                    stream_options: dict[str, Any]) -> GemmRun:
@@ -236,10 +266,13 @@ class SystolicHarness:
         stream_options.setdefault("timeout", 20 * gemm_cycles(self.timing, m, k, n) + 1000)
         rows_out, accepted, delivered_at = await self.stream(steps, len(order), **stream_options)
         c = np.zeros((m, n), dtype=object)
+        q = np.zeros((m, n), dtype=object) if self.requantizes else None
         last_k_tile = math.ceil(k / self.timing.k_per_tile) - 1 if self.dataflow == "ws" else 0
         for (row, col0, k_tile), payload in zip(order, rows_out, strict=True):
             if row >= m or k_tile != last_k_tile:
                 continue
             width = min(self.cols, n - col0)
             c[row, col0:col0 + width] = payload["c"][:width]
-        return GemmRun(c, accepted, delivered_at)
+            if q is not None:
+                q[row, col0:col0 + width] = payload["q"][:width]
+        return GemmRun(c, accepted, delivered_at, q)

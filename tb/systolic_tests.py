@@ -17,6 +17,7 @@ import cocotb
 from accelgen.sim.gemm import gemm
 from accelgen.sim.nm_format import NMPattern, compress, prune_nm
 from accelgen.sim.nm_gemm import sparse_gemm
+from accelgen.sim.requantize import requantize
 from accelgen.sim.systolic_cycles import gemm_schedule
 
 from .cases import GemmCase, operands_for
@@ -51,16 +52,30 @@ async def gemm_matches_golden(dut, case: str) -> None:
     stalls = {"rng": rng, "sink_stall": spec.sink_stall, "source_gap": spec.source_gap}
     semantics = {key: params[key] for key in
                  ("input_width", "weight_width", "acc_width", "signed", "overflow")}
+    shifts = None
+    if harness.requantizes:
+        # Near the product width minus the output width, so rounding and saturation both
+        # happen; plus the extremes 0 and acc_width - 1.
+        low = max(0, params["weight_width"] - 2)
+        high = min(params["acc_width"] - 1, low + 6)
+        shifts = rng.integers(low, high, size=spec.m, endpoint=True).astype(object)
+        shifts[: min(2, spec.m)] = [0, params["acc_width"] - 1][: min(2, spec.m)]
     if harness.sparsity is None:
-        run = await harness.gemm(a, b, **stalls)
+        run = await harness.gemm(a, b, shifts=shifts, **stalls)
         expected = gemm(a, b, **semantics)
     else:
         # Prune the random weights to the PEs' pattern; the sparse golden model works on the
         # compressed form directly, independently of decompression.
         pattern = NMPattern(*harness.sparsity)
         compressed = compress(prune_nm(b, pattern), pattern)
-        run = await harness.sparse_gemm(a, compressed, **stalls)
+        run = await harness.sparse_gemm(a, compressed, shifts=shifts, **stalls)
         expected = sparse_gemm(a, compressed, **semantics)
+    if shifts is not None:
+        want_q = requantize(expected, shifts[:, None], rounding=params["requantize"],
+                            out_width=params["input_width"], signed=params["signed"])
+        bad = [(i, j) for i in range(spec.m) for j in range(spec.n) if run.q[i, j] != want_q[i, j]]
+        assert not bad, (f"{len(bad)} requantized results differ; first at {bad[0]}: got "
+                         f"{run.q[bad[0]]}, expected {want_q[bad[0]]} (shift {shifts[bad[0][0]]})")
     mismatches = [(i, j) for i in range(spec.m) for j in range(spec.n)
                   if run.c[i, j] != expected[i, j]]
     assert not mismatches, (f"{len(mismatches)} of {spec.m * spec.n} results differ; first at "

@@ -86,3 +86,23 @@ def test_nm_sparse_pes_are_named_and_group_m_activations():
     assert cfg.sparsity == (2, 4) and cfg.group == 4
     assert cfg.name.endswith("_sp2of4")
     assert SystolicConfig(rows=4, cols=4).group == 1
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"fuse": True, "dataflow": "ws"}, r"^fuse: FuSe mode needs dataflow=os"),
+    ({"fuse": True, "rows": 8, "cols": 4}, r"^fuse: FuSe mode needs rows <= cols"),
+    ({"fuse": "yes"}, r"^fuse: must be true or false"),
+    ({"max_kernel": 0}, r"^max_kernel: must be an integer >= 1"),
+    ({"fuse": True, "max_kernel": 9, "max_k": 8}, r"^max_kernel: 9-tap sums can overflow"),
+    ({"requantize": "nearest"}, r"^requantize: must be one of none, half_even, half_up"),
+])
+def test_fuse_and_requantize_parameters_are_checked(params, message):
+    with pytest.raises(ConfigError, match=message):
+        SystolicConfig(**{"rows": 4, "cols": 4, **params})
+
+
+def test_fuse_and_requantize_change_the_name_and_round_trip():
+    cfg = SystolicConfig(rows=4, cols=8, fuse=True, requantize="half_up", max_kernel=5)
+    assert cfg.name.endswith("_fuse_rqhu")
+    assert SystolicConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.shift_width == (cfg.acc_width - 1).bit_length()

@@ -57,6 +57,19 @@ CONFIGS = {
                                                   dataflow="ws", pe="2:8"),
     "4x4_ws_4of8_unsigned": SystolicConfig(rows=4, cols=4, max_k=256, dataflow="ws", pe="4:8",
                                            signed=False),
+    # Requantized results (q) next to the accumulators, in GEMM mode of every kind of array.
+    "3x4_os_requant_half_even": SystolicConfig(rows=3, cols=4, max_k=64,
+                                               requantize="half_even"),
+    "3x2_ws_requant_half_up_unsigned": SystolicConfig(rows=3, cols=2, max_k=64, dataflow="ws",
+                                                      signed=False, requantize="half_up"),
+    "2x2_ws_2of4_requant_saturate": SystolicConfig(rows=2, cols=2, input_width=5,
+                                                   weight_width=4, acc_width=9,
+                                                   overflow="saturate", max_k=64,
+                                                   dataflow="ws", pe="2:4",
+                                                   requantize="half_even"),
+    # A FuSe-capable array must still be an exact GEMM array.
+    "4x4_os_fuse_gemm": SystolicConfig(rows=4, cols=4, max_k=64, fuse=True,
+                                       requantize="half_up"),
 }
 
 

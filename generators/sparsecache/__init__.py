@@ -1,1 +1,4 @@
-"""SparseCache: a TCAM null cache for all-zero lines beside an L1 data cache (Ganesan et al., DATE 2020)."""
+"""SparseCache: a TCAM null cache for all-zero lines beside an L1 data cache.
+
+Ganesan et al., "Sparsity-Aware Caches to Accelerate Deep Neural Networks", DATE 2020.
+"""

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..instance import SharedModule, emit_module
-from .config import Dataflow, SystolicConfig
+from .config import Dataflow, Rounding, SystolicConfig
 from .delay_lines import DelayLines
 from .links import (
     StepKind,
     acc_shape,
+    column_operand,
     input_lane,
     operand_layout,
     result_layout,
-    weight_shape,
 )
+from .requantizer import RowRequantizer
 from .row import SystolicRow
 
 __all__ = ["SystolicArray"]
@@ -94,12 +96,23 @@ class SystolicArray(wiring.Component):
         accept = Signal()
         m.d.comb += accept.eq(self.operands.valid & self.operands.ready)
         produces = Signal()  # the accepted step reserves `need` result rows
+        if cfg.fuse:
+            # A step of the other mode waits until the previous mode's steps have crossed
+            # every column: FuSe rows freeze on bubbles, GEMM rows must not.
+            mode = Signal()  # of the last accepted step: 1 for FuSe
+            quiet = Signal(range(cols + 1), init=cols)  # cycles since the last accept
+            with m.If(accept):
+                m.d.sync += [mode.eq(payload.fuse), quiet.eq(1)]
+            with m.Elif(quiet != cols):
+                m.d.sync += quiet.eq(quiet + 1)
+            mode_ready = (payload.fuse == mode) | (quiet == cols)
 
         # Admission rules (see class docstring); everything else is always ready.
         if os_flow:
             cooldown = Signal(range(rows))
+            tile_ready = ~payload.last | ((cooldown == 0) & has_room)
             m.d.comb += [
-                self.operands.ready.eq(~payload.last | ((cooldown == 0) & has_room)),
+                self.operands.ready.eq(tile_ready & mode_ready if cfg.fuse else tile_ready),
                 produces.eq(accept & payload.last),
             ]
             with m.If(produces):
@@ -140,7 +153,10 @@ class SystolicArray(wiring.Component):
 
         # Input register: the step accepted this cycle, or a bubble. Operand registers need
         # no reset: only the control bits, which say whether the operands mean anything.
-        control = data.StructLayout({"valid": 1, "last": 1, "commit": 1})
+        control_fields = {"valid": 1, "last": 1, "commit": 1}
+        if cfg.fuse:
+            control_fields["fuse"] = 1  # the last accepted step's mode, kept over bubbles
+        control = data.StructLayout(control_fields)
         step = Signal(control)
         step_a = Signal.like(payload.a, reset_less=True)
         m.d.sync += step.valid.eq(accept if os_flow else accept & ~is_weights)
@@ -148,6 +164,8 @@ class SystolicArray(wiring.Component):
             m.d.sync += [step_a.eq(payload.a), step.last.eq(payload.last)]
             if not os_flow:
                 m.d.sync += step.commit.eq(commit_pending)
+            if cfg.fuse:
+                m.d.sync += step.fuse.eq(payload.fuse)
         m.submodules.row_skew = row_skew = DelayLines(input_lane(cfg), range(rows),
                                                       reset_less=True)
         m.submodules.row_control_skew = row_control_skew = DelayLines(control, range(rows))
@@ -156,7 +174,7 @@ class SystolicArray(wiring.Component):
             m.d.comb += row_control_skew.i[i].eq(step)
 
         # Operands entering each column's top, staggered by column.
-        north_shape = weight_shape(cfg) if os_flow else acc_shape(cfg)
+        north_shape = column_operand(cfg) if os_flow else acc_shape(cfg)
         north = Signal(data.ArrayLayout(north_shape, cols), reset_less=True)
         with m.If(accept):
             m.d.sync += north.eq(payload.b if os_flow else payload.psum)
@@ -180,6 +198,11 @@ class SystolicArray(wiring.Component):
             src = row_control_skew.o[i]
             m.d.comb += [row.west.a.eq(row_skew.o[i]), row.west.valid.eq(src.valid),
                          row.west.last.eq(src.last)]
+            if cfg.fuse:
+                # Row i's FuSe input rides column i's skew line, which delays it by i cycles
+                # like the row's own operands.
+                m.d.comb += [row.fuse.eq(src.fuse), row.advance.eq(src.valid | ~src.fuse),
+                             row.x.eq(column_skew.o[i])]
             if not os_flow:
                 m.d.comb += row.west.commit.eq(src.commit)
         for upper, lower in itertools.pairwise(grid):
@@ -202,20 +225,45 @@ class SystolicArray(wiring.Component):
         south_valid = Signal()
         south_last = Signal()
         bottom = grid[rows - 1]
+        if cfg.fuse:
+            # A FuSe chunk's last taps cross the bottom row one column per step, so the
+            # columns start draining one *step* apart, not one cycle, when the stream pauses
+            # while they cross. Holding the drain chains, deskew and result writes on those
+            # cycles keeps every column in step; at any other time everything flows.
+            flow = Signal()
+            crossing = Signal(range(cols))  # columns the bottom row's wavefront has left
+            bottom_control = row_control_skew.o[rows - 1]
+            bottom_advance = bottom_control.valid | ~bottom_control.fuse
+            with m.If(bottom.last_step[0]):
+                m.d.sync += crossing.eq(cols - 1)
+            with m.Elif((crossing != 0) & bottom_advance):
+                m.d.sync += crossing.eq(crossing - 1)
+            m.d.comb += flow.eq(bottom_advance | (crossing == 0))
+            for row in grid:
+                m.d.comb += row.flow.eq(flow)
+
+        def output_stage():
+            return m.If(flow) if cfg.fuse else contextlib.nullcontext()
+
         if os_flow:
             for j in range(cols):
                 drain_start = Signal(name=f"drain_start_{j}")
                 m.d.comb += drain_start.eq(bottom.last_step[j])
                 for row in grid:
                     m.d.comb += row.drain_start[j].eq(drain_start)
-                m.d.sync += south[j].eq(bottom.south.drain[j])
             # Every column drains `rows` results, the last column last of all.
             remaining = Signal(range(rows + 1))
-            with m.If(bottom.last_step[cols - 1]):
-                m.d.sync += remaining.eq(rows)
-            with m.Elif(remaining != 0):
-                m.d.sync += remaining.eq(remaining - 1)
-            m.d.sync += [south_valid.eq(remaining != 0), south_last.eq(remaining == 1)]
+            with output_stage():
+                for j in range(cols):
+                    m.d.sync += south[j].eq(bottom.south.drain[j])
+                with m.If(bottom.last_step[cols - 1]):
+                    m.d.sync += remaining.eq(rows)
+                with m.Elif(remaining != 0):
+                    m.d.sync += remaining.eq(remaining - 1)
+                m.d.sync += [south_valid.eq(remaining != 0), south_last.eq(remaining == 1)]
+                if cfg.requantize is not Rounding.NONE:
+                    south_row = Signal(range(rows))  # the array row whose result is leaving
+                    m.d.sync += south_row.eq(remaining - 1)
         else:
             m.d.comb += [
                 south.eq(bottom.south.psum),
@@ -223,14 +271,37 @@ class SystolicArray(wiring.Component):
                 south_last.eq(bottom.psum_last[cols - 1]),
             ]
         m.submodules.deskew = deskew = DelayLines(
-            acc_shape(cfg), [cols - 1 - j for j in range(cols)], reset_less=True)
+            acc_shape(cfg), [cols - 1 - j for j in range(cols)], reset_less=True,
+            enable=cfg.fuse)
         m.d.comb += deskew.i.eq(south)
+        write = south_valid
+        if cfg.fuse:
+            m.d.comb += deskew.en.eq(flow)
+            write = south_valid & flow
 
         aligned = data.View(fifo_layout, result_fifo.w_data)
         m.d.comb += [
             aligned.c.eq(deskew.o),
             aligned.last.eq(south_last),
-            result_fifo.w_en.eq(south_valid),
-            written.eq(south_valid),
+            result_fifo.w_en.eq(write),
+            written.eq(write),
         ]
+
+        if cfg.requantize is not Rounding.NONE:
+            # Shift amounts wait in a queue from admission to the write of their results. A
+            # tile is queued while any of its rows is reserved, so credits bound the queue.
+            shifts = payload.shift
+            tiles = (cfg.result_depth - 1) // need + 1
+            m.submodules.shift_queue = shift_queue = fifo.SyncFIFO(
+                width=Value.cast(shifts).shape().width, depth=tiles)
+            m.d.comb += [shift_queue.w_data.eq(shifts), shift_queue.w_en.eq(produces)]
+            m.submodules.requantizer = requantizer = RowRequantizer(cfg)
+            m.d.comb += [requantizer.c.eq(deskew.o), aligned.q.eq(requantizer.q)]
+            if os_flow:
+                queued = data.View(shifts.shape(), shift_queue.r_data)
+                m.d.comb += [requantizer.shift.eq(queued[south_row]),
+                             shift_queue.r_en.eq(write & south_last)]
+            else:
+                m.d.comb += [requantizer.shift.eq(shift_queue.r_data),
+                             shift_queue.r_en.eq(write)]
         return m

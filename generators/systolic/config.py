@@ -6,7 +6,7 @@ import enum
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["ConfigError", "Dataflow", "Overflow", "SystolicConfig"]
+__all__ = ["ConfigError", "Dataflow", "Overflow", "Rounding", "SystolicConfig"]
 
 MAX_WIDTH = 64
 
@@ -33,6 +33,16 @@ class Overflow(enum.Enum):
     NONE = "none"
     WRAP = "wrap"
     SATURATE = "saturate"
+
+
+class Rounding(enum.Enum):
+    """Requantization of results: ``NONE`` leaves them at accumulator width; the others shift
+    right by a per-row amount with that rounding, then saturate to ``input_width`` (see
+    ``accelgen.sim.requantize``)."""
+
+    NONE = "none"
+    HALF_EVEN = "half_even"
+    HALF_UP = "half_up"
 
 
 def _require(condition: bool, parameter: str, rule: str) -> None:
@@ -64,6 +74,16 @@ class SystolicConfig:
     ``pe`` is ``"dense"`` or an N:M structured-sparsity choice such as ``"2:4"`` (weight-
     stationary only): each PE then holds N kept weights with their positions in a group of M
     and takes M activations per step, M dense-equivalent MACs with N multipliers.
+
+    ``fuse`` adds the FuSe mode (output-stationary only): each array row runs its own 1-D
+    depthwise convolution, with the row's taps moving east and its inputs broadcast to the
+    row (see ``accelgen.sim.fuse_mapping``). Row ``i``'s inputs ride column ``i``'s operand
+    skew, hence ``rows <= cols``. Taps stream through the PEs, so the datapath has no kernel
+    limit; ``max_kernel`` is the largest kernel the drivers and models accept, and with
+    ``overflow=none`` it must not exceed ``max_k`` (the accumulator is sized for ``max_k``).
+
+    ``requantize`` adds a requantized copy ``q`` of every result row (``input_width`` bits),
+    shifted by an amount each result-producing step carries, in GEMM and FuSe mode alike.
     """
 
     rows: int
@@ -77,6 +97,9 @@ class SystolicConfig:
     dataflow: Dataflow = Dataflow.OUTPUT_STATIONARY
     result_depth: int | None = None
     pe: str = "dense"
+    fuse: bool = False
+    max_kernel: int = 7
+    requantize: Rounding = Rounding.NONE
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -94,6 +117,20 @@ class SystolicConfig:
                  f"must be an integer >= 1, got {self.max_k!r}")
         self._coerce_enum("dataflow", Dataflow)
         self._coerce_enum("overflow", Overflow)
+        self._coerce_enum("requantize", Rounding)
+        _require(isinstance(self.fuse, bool), "fuse", f"must be true or false, got {self.fuse!r}")
+        _require(isinstance(self.max_kernel, int) and not isinstance(self.max_kernel, bool)
+                 and self.max_kernel >= 1, "max_kernel",
+                 f"must be an integer >= 1, got {self.max_kernel!r}")
+        if self.fuse:
+            _require(self.max_kernel <= self.max_k or self.overflow is not Overflow.NONE,
+                     "max_kernel", f"{self.max_kernel}-tap sums can overflow an accumulator "
+                     f"sized for max_k={self.max_k}; raise max_k or choose an overflow mode")
+            _require(self.dataflow is Dataflow.OUTPUT_STATIONARY, "fuse",
+                     f"FuSe mode needs dataflow=os, got {self.dataflow.value}")
+            _require(self.rows <= self.cols, "fuse",
+                     f"FuSe mode needs rows <= cols (row i's inputs ride column i's skew "
+                     f"line), got {self.rows}x{self.cols}")
         if self.pe != "dense":
             kept, group = _parse_nm(self.pe)
             _require(self.dataflow is Dataflow.WEIGHT_STATIONARY, "pe",
@@ -175,12 +212,22 @@ class SystolicConfig:
             name += f"_q{self.result_depth}"
         if self.sparsity:
             name += "_sp{}of{}".format(*self.sparsity)
+        if self.fuse:
+            name += "_fuse"
+        if self.requantize is not Rounding.NONE:
+            name += "_rq" + {"half_even": "he", "half_up": "hu"}[self.requantize.value]
         return name
+
+    @property
+    def shift_width(self) -> int:
+        """Bits of a requantization shift amount, which ranges over 0 .. acc_width - 1."""
+        return max(1, (self.acc_width - 1).bit_length())
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["dataflow"] = self.dataflow.value
         data["overflow"] = self.overflow.value
+        data["requantize"] = self.requantize.value
         return data
 
     @classmethod

@@ -19,21 +19,28 @@ class DelayLines(wiring.Component):
     ``s`` cycles, so a triangle of delays costs one register per stage rather than per lane.
     ``reset_less`` drops the reset for data that is qualified by a valid bit kept elsewhere;
     valid bits themselves must keep it, so no bubble turns into a step after reset.
+    ``enable`` adds an input that holds every stage while low (delays then count enabled
+    cycles).
 
     Members
     -------
     i : In(ArrayLayout(shape, len(delays)))
     o : Out(ArrayLayout(shape, len(delays)))
+    en : In(1), with ``enable`` only
     """
 
-    def __init__(self, shape: ShapeCastable, delays: Sequence[int], *, reset_less: bool = False):
+    def __init__(self, shape: ShapeCastable, delays: Sequence[int], *, reset_less: bool = False,
+                 enable: bool = False):
         if any(d < 0 for d in delays):
             raise ValueError(f"delays must be >= 0, got {list(delays)}")
         self._shape = shape
         self._delays = tuple(delays)
         self._reset_less = reset_less
         layout = data.ArrayLayout(shape, len(self._delays))
-        super().__init__({"i": In(layout), "o": Out(layout)})
+        members = {"i": In(layout), "o": Out(layout)}
+        if enable:
+            members["en"] = In(1)
+        super().__init__(members)
 
     @property
     def delays(self) -> tuple[int, ...]:
@@ -48,7 +55,12 @@ class DelayLines(wiring.Component):
             reg = Signal(data.ArrayLayout(self._shape, len(lanes)), name=f"stage{stage}",
                          reset_less=self._reset_less)
             for index, lane in enumerate(lanes):
-                m.d.sync += reg[index].eq(previous[position[lane]])
+                shift = reg[index].eq(previous[position[lane]])
+                if hasattr(self, "en"):
+                    with m.If(self.en):
+                        m.d.sync += shift
+                else:
+                    m.d.sync += shift
                 if self._delays[lane] == stage + 1:
                     m.d.comb += self.o[lane].eq(reg[index])
             position = {lane: index for index, lane in enumerate(lanes)}

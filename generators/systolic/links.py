@@ -6,7 +6,7 @@ from amaranth.hdl import Shape, ShapeCastable, signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import Out
 
-from .config import Dataflow, SystolicConfig
+from .config import Dataflow, Rounding, SystolicConfig
 
 __all__ = [
     "ColumnBus",
@@ -15,10 +15,12 @@ __all__ = [
     "StepKind",
     "WeightStationaryColumnLink",
     "acc_shape",
+    "column_operand",
     "input_lane",
     "input_shape",
     "operand_layout",
     "result_layout",
+    "shift_shape",
     "weight_shape",
     "weight_slot",
 ]
@@ -36,6 +38,7 @@ def _operand(width: int, is_signed: bool) -> Shape:
 
 
 def input_shape(cfg: SystolicConfig) -> Shape:
+    """An activation, and a requantized result."""
     return _operand(cfg.input_width, cfg.signed)
 
 
@@ -43,12 +46,30 @@ def weight_shape(cfg: SystolicConfig) -> Shape:
     return _operand(cfg.weight_width, cfg.signed)
 
 
+def _fuse_lane(cfg: SystolicConfig) -> Shape:
+    # FuSe mode sends taps on the A lanes and inputs on the B lanes: both take the wider.
+    return _operand(max(cfg.input_width, cfg.weight_width), cfg.signed)
+
+
+def column_operand(cfg: SystolicConfig) -> Shape:
+    """What enters an output-stationary column from the north: a B element, or in FuSe mode
+    (for columns below ``rows``) the input broadcast to the row of the same index."""
+    return _fuse_lane(cfg) if cfg.fuse else weight_shape(cfg)
+
+
+def shift_shape(cfg: SystolicConfig) -> Shape:
+    return unsigned(cfg.shift_width)
+
+
 def acc_shape(cfg: SystolicConfig) -> Shape:
     return _operand(cfg.acc_width, cfg.signed)
 
 
 def input_lane(cfg: SystolicConfig) -> ShapeCastable:
-    """What one array row takes per step: one activation, or a group of M for N:M PEs."""
+    """What one array row takes per step: one activation, a FuSe tap (on a FuSe-capable
+    array, whose lanes fit either), or a group of M activations for N:M PEs."""
+    if cfg.fuse:
+        return _fuse_lane(cfg)
     if cfg.sparsity is None:
         return input_shape(cfg)
     return data.ArrayLayout(input_shape(cfg), cfg.group)
@@ -81,24 +102,43 @@ def operand_layout(cfg: SystolicConfig) -> data.StructLayout:
     results in ``psum``. ``last`` is passed through to the result. With N:M PEs, ``a`` holds
     a group of M activations per array row and each weight is N (value, index) pairs (see
     :func:`weight_slot`), so array row ``r`` covers reduction indices ``r*M .. r*M + M - 1``.
+
+    FuSe mode (``fuse`` set, FuSe-capable arrays only): ``a[i]`` is row ``i``'s tap (zero when
+    the step carries none), ``b[i]`` the input broadcast to row ``i`` for ``i < rows``; ``last``
+    marks a chunk's final tap (see ``accelgen.sim.fuse_mapping``).
+
+    With requantization, a result-producing step carries ``shift``: one amount per result row
+    of an output-stationary tile (element ``i`` for array row ``i``), or one for the
+    weight-stationary step's result row.
     """
     fields: dict[str, ShapeCastable] = {
         "a": data.ArrayLayout(input_lane(cfg), cfg.rows),
     }
-    if cfg.dataflow is Dataflow.OUTPUT_STATIONARY:
-        fields["b"] = data.ArrayLayout(weight_shape(cfg), cfg.cols)
+    os_flow = cfg.dataflow is Dataflow.OUTPUT_STATIONARY
+    if os_flow:
+        fields["b"] = data.ArrayLayout(column_operand(cfg), cfg.cols)
     else:
         fields["weights"] = data.ArrayLayout(weight_slot(cfg), cfg.cols)
         fields["psum"] = data.ArrayLayout(acc_shape(cfg), cfg.cols)
         fields["kind"] = StepKind
+    if cfg.fuse:
+        fields["fuse"] = 1
+    if cfg.requantize is not Rounding.NONE:
+        shift = shift_shape(cfg)
+        fields["shift"] = data.ArrayLayout(shift, cfg.rows) if os_flow else shift
     fields["last"] = 1
     return data.StructLayout(fields)
 
 
 def result_layout(cfg: SystolicConfig) -> data.StructLayout:
     """One row of C. ``last`` marks the end of an output-stationary tile (its row 0, which
-    leaves the array after the others) or echoes the weight-stationary step's ``last``."""
-    return data.StructLayout({"c": data.ArrayLayout(acc_shape(cfg), cfg.cols), "last": 1})
+    leaves the array after the others) or echoes the weight-stationary step's ``last``. With
+    requantization, ``q`` is the row requantized to ``input_width`` bits."""
+    fields: dict[str, ShapeCastable] = {"c": data.ArrayLayout(acc_shape(cfg), cfg.cols)}
+    if cfg.requantize is not Rounding.NONE:
+        fields["q"] = data.ArrayLayout(input_shape(cfg), cfg.cols)
+    fields["last"] = 1
+    return data.StructLayout(fields)
 
 
 class HorizontalLink(wiring.Signature):
@@ -126,7 +166,7 @@ class OutputStationaryColumnLink(wiring.Signature):
 
     def __init__(self, cfg: SystolicConfig):
         super().__init__({
-            "b": Out(weight_shape(cfg)),
+            "b": Out(column_operand(cfg)),
             "drain": Out(acc_shape(cfg)),
             "take": Out(1),
         })

@@ -13,6 +13,7 @@ from .links import (
     OutputStationaryColumnLink,
     WeightStationaryColumnLink,
     acc_shape,
+    column_operand,
     weight_slot,
 )
 
@@ -36,6 +37,9 @@ class OutputStationaryPE(wiring.Component):
     drain_start : In(1)
         Column-wide: the column's bottom PE sees its last step this cycle. From the next cycle
         each drain register shifts south once per cycle until the column is empty.
+    fuse, advance : In(1), x : In(column_operand(cfg)), flow : In(1)
+        FuSe-capable arrays only. Row-wide: FuSe mode is on; the row moves this cycle; the
+        input broadcast to the row. Array-wide: the drain chain moves this cycle.
     """
 
     def __init__(self, cfg: SystolicConfig):
@@ -44,13 +48,17 @@ class OutputStationaryPE(wiring.Component):
 
     @staticmethod
     def signature_for(cfg: SystolicConfig) -> wiring.Signature:
-        return wiring.Signature({
+        members = {
             "west": In(HorizontalLink(cfg)),
             "east": Out(HorizontalLink(cfg)),
             "north": In(OutputStationaryColumnLink(cfg)),
             "south": Out(OutputStationaryColumnLink(cfg)),
             "drain_start": In(1),
-        })
+        }
+        if cfg.fuse:
+            members.update({"fuse": In(1), "advance": In(1), "x": In(column_operand(cfg)),
+                            "flow": In(1)})
+        return wiring.Signature(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -59,25 +67,47 @@ class OutputStationaryPE(wiring.Component):
         drain = Signal(acc_shape(cfg))
         take = Signal()
 
-        total = accumulate(cfg, acc, self.west.a * self.north.b)
-        with m.If(self.west.valid):
+        if cfg.fuse:
+            # FuSe mode: the tap on `west` meets the input broadcast to the row this cycle.
+            # The row only moves on cycles that bring an input (`advance`), so a pause in the
+            # operand stream freezes taps, inputs and sums together.
+            right = Mux(self.fuse, self.x, self.north.b)
+            step = self.west.valid & self.advance
+        else:
+            right = self.north.b
+            step = self.west.valid
+        total = accumulate(cfg, acc, self.west.a * right)
+        with m.If(step):
             m.d.sync += acc.eq(Mux(self.west.last, 0, total))
 
         # Row i shifts for i+1 cycles after drain_start: enough to pass every sum above it
         # south, and no longer than the earliest next tile may capture (the cycle model's
         # `rows` spacing between last steps guarantees the capture comes after).
-        m.d.sync += take.eq(self.drain_start | self.north.take)
-        with m.If(self.west.valid & self.west.last):
+        shift = take
+        if cfg.fuse:
+            # `flow` low holds the drain chain (see SystolicArray: a FuSe wavefront frozen
+            # in the bottom row must not fall out of step with the columns it has passed).
+            with m.If(self.flow):
+                m.d.sync += take.eq(self.drain_start | self.north.take)
+            shift = take & self.flow
+        else:
+            m.d.sync += take.eq(self.drain_start | self.north.take)
+        with m.If(step & self.west.last):
             m.d.sync += drain.eq(total)
-        with m.Elif(take):
+        with m.Elif(shift):
             m.d.sync += drain.eq(self.north.drain)
 
-        m.d.sync += [
+        moves = [
             self.east.a.eq(self.west.a),
             self.east.valid.eq(self.west.valid),
             self.east.last.eq(self.west.last),
-            self.south.b.eq(self.north.b),
         ]
+        if cfg.fuse:
+            with m.If(self.advance):
+                m.d.sync += moves
+        else:
+            m.d.sync += moves
+        m.d.sync += self.south.b.eq(self.north.b)
         m.d.comb += [
             self.south.drain.eq(drain),
             self.south.take.eq(take),

@@ -15,6 +15,7 @@ from .links import (
     HorizontalLink,
     OutputStationaryColumnLink,
     WeightStationaryColumnLink,
+    column_operand,
 )
 from .pe import OutputStationaryPE, SparseWeightStationaryPE, WeightStationaryPE
 
@@ -35,6 +36,8 @@ class SystolicRow(wiring.Component):
     last_step : Out(cols)
         Output-stationary only: PE ``j`` takes a tile's last step this cycle. The bottom row's
         outputs start their columns' drains.
+    fuse, advance, x, flow
+        FuSe-capable arrays only: broadcast to every PE of the row (see the PE).
     psum_valid, psum_last : Out(cols)
         Weight-stationary only: the step control that leaves PE ``j`` with its partial sum;
         at the bottom row it marks a finished result.
@@ -59,6 +62,9 @@ class SystolicRow(wiring.Component):
         else:
             members["psum_valid"] = Out(cfg.cols)
             members["psum_last"] = Out(cfg.cols)
+        if cfg.fuse:
+            members.update({"fuse": In(1), "advance": In(1), "x": In(column_operand(cfg)),
+                            "flow": In(1)})
         return wiring.Signature(members)
 
     @property
@@ -89,10 +95,14 @@ class SystolicRow(wiring.Component):
                     getattr(pe.north, name).eq(getattr(self.north, name)[j]),
                     getattr(self.south, name)[j].eq(getattr(pe.south, name)),
                 ]
+            if cfg.fuse:
+                m.d.comb += [pe.fuse.eq(self.fuse), pe.advance.eq(self.advance),
+                             pe.x.eq(self.x), pe.flow.eq(self.flow)]
             if cfg.dataflow is Dataflow.OUTPUT_STATIONARY:
+                last = pe.west.valid & pe.west.last
                 m.d.comb += [
                     pe.drain_start.eq(self.drain_start[j]),
-                    self.last_step[j].eq(pe.west.valid & pe.west.last),
+                    self.last_step[j].eq(last & self.advance if cfg.fuse else last),
                 ]
             else:
                 m.d.comb += [
