@@ -152,8 +152,29 @@ class NetworkCycles:
         return self.macs / (self.cycles * self.pes)
 
 
-def network_cycles(timing: ArrayTiming, layers: Iterable[LayerSpec]) -> NetworkCycles:
-    """Every layer's cycles and MACs, layers run back to back with no overlap."""
+def check_fuse_support(timing: ArrayTiming, layer: LayerSpec, max_kernel: int | None) -> None:
+    """A FuSe layer needs a FuSe-capable shape (``rows <= cols``) and a kernel the array's
+    drivers accept; the error names the layer and the field."""
+    if _fuse_axis(layer) is None:
+        return
+    if timing.rows > timing.cols:
+        raise ValueError(f"{layer.where}: kernel {layer.kernel} is a FuSe layer, which needs "
+                         f"rows <= cols, got a {timing.rows}x{timing.cols} array")
+    kernel = max(layer.kernel)
+    if max_kernel is not None and kernel > max_kernel:
+        raise ValueError(f"{layer.where}: kernel {kernel} is larger than the array's "
+                         f"max_kernel {max_kernel}")
+
+
+def network_cycles(timing: ArrayTiming, layers: Iterable[LayerSpec], *,
+                   max_kernel: int | None = None) -> NetworkCycles:
+    """Every layer's cycles and MACs, layers run back to back with no overlap.
+
+    ``max_kernel`` (a FuSe-capable array's limit) rejects FuSe layers with larger kernels.
+    """
+    layers = list(layers)
+    for layer in layers:
+        check_fuse_support(timing, layer, max_kernel)
     return NetworkCycles(tuple(
         LayerCycles(layer.name, group_of(layer), layer_mapping(layer),
                     layer_cycles(timing, layer), macs(layer))

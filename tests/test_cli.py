@@ -55,6 +55,9 @@ def test_config_file_and_overrides(tmp_path):
     (["--rows", "2", "--cols", "2", "--acc-width", "12"], "acc_width: 12 bits can overflow"),
     (["--rows", "2", "--cols", "2", "--dataflow", "diag"], "invalid choice: 'diag'"),
     (["--rows", "2"], "--cols: required"),
+    (["--rows", "4", "--cols", "2", "--fuse"], "fuse: FuSe mode needs rows <= cols"),
+    (["--rows", "2", "--cols", "2", "--fuse", "--dataflow", "ws"], "fuse: FuSe mode needs"),
+    (["--rows", "2", "--cols", "2", "--requantize", "odd"], "invalid choice: 'odd'"),
 ])
 def test_bad_parameters_exit_2_with_one_line_and_no_output(tmp_path, args, message):
     out = tmp_path / "out"
@@ -120,3 +123,15 @@ def test_regress_runs_a_user_configuration(tmp_path):
     assert summary.startswith("PASS systolic_ws_2x2_s8x8_acc28: 5/5 cases passed")
     junit = Path(summary.split("JUnit XML: ")[1])
     assert junit.is_file() and junit.read_text().count("<testcase") == 5
+
+
+@pytest.mark.cocotb
+def test_regress_covers_fuse_mode_for_fuse_capable_arrays(tmp_path):
+    result = _run("regress", "--rows", "2", "--cols", "3", "--fuse", "--max-kernel", "3",
+                  "--requantize", "half_up", "--max-k", "64", "--jobs", "2", "-o",
+                  str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[0]
+    assert summary.startswith("PASS systolic_os_2x3_s8x8_acc22_fuse_rqhu: ")
+    junit = Path(summary.split("JUnit XML: ")[1]).read_text()
+    assert "fuse_matches_golden" in junit and "gemm_matches_golden" in junit

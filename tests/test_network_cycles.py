@@ -130,3 +130,16 @@ def test_bad_requests() -> None:
         variant_layers(net, "full50")
     with pytest.raises(ValueError, match="output-stationary"):
         layer_cycles(ArrayTiming(4, 4, "ws", 11), net[0])
+
+
+def test_fuse_layers_beyond_the_array_are_rejected_by_name():
+    layer = LayerSpec("dw9_row", "depthwise", 14, 14, 8, 8, kernel=(1, 9), groups=8,
+                      network="toy")
+    square = ArrayTiming(8, 8, "os", 2 * 8 + 8 + 3)
+    with pytest.raises(ValueError, match=r"^toy/dw9_row: kernel 9 is larger than the "
+                                         r"array's max_kernel 7"):
+        network_cycles(square, [layer], max_kernel=7)
+    tall = ArrayTiming(8, 4, "os", 2 * 8 + 4 + 3)
+    with pytest.raises(ValueError, match=r"^toy/dw9_row: .* needs rows <= cols"):
+        network_cycles(tall, [layer])
+    assert network_cycles(square, [layer], max_kernel=9).cycles > 0
