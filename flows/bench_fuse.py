@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -43,8 +42,8 @@ from accelgen.sim.network_cycles import (
 from accelgen.sim.networks import NETWORKS, network
 from accelgen.sim.systolic_cycles import ArrayTiming, gemm_cycles
 
-from .bench_sparse import _SCALESIM_CONFIG, _SCALESIM_MAIN, SCALESIM_PYTHON, Gemm
 from .bench_systolic import _pyplot, _size_ticks, machine_context
+from .scalesim import Gemm, run_scalesim, scalesim_python
 
 __all__ = ["PAPER", "REFERENCE_SIZE", "SIZES", "array_timing", "check_request", "measure",
            "run_fuse_benchmark", "scalesim_cross_check", "scalesim_layers"]
@@ -246,22 +245,6 @@ def scalesim_layers() -> list[Gemm]:
     return gemms
 
 
-def _scalesim_os(python: str, size: int, gemms: list[Gemm], work: Path) -> dict[str, Any]:
-    """SCALE-Sim's output-stationary cycles for ``gemms`` on a ``size x size`` array."""
-    work.mkdir(parents=True, exist_ok=True)
-    config = _SCALESIM_CONFIG.format(rows=size, cols=size, sparse="false")
-    (work / "arch.cfg").write_text(config.replace("Dataflow = ws", "Dataflow = os"))
-    (work / "gemms.csv").write_text("Layer, M, N, K, Sparsity,\n" + "".join(
-        f"g{i}, {g.m}, {g.n}, {g.k}, 1:1,\n" for i, g in enumerate(gemms)))
-    (work / "layout.csv").write_text("Layer,\n" + "".join(f"g{i},\n" for i in range(len(gemms))))
-    result = subprocess.run([python, "-c", _SCALESIM_MAIN], cwd=work, capture_output=True,
-                            text=True, check=False, timeout=3600)
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(" | ".join(tail) or f"exit code {result.returncode}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def scalesim_cross_check(sizes: list[int], work: Path, gemms: list[Gemm] | None = None
                          ) -> dict[str, Any]:
     """Our GEMM cycles next to SCALE-Sim's on :func:`scalesim_layers`, or why there are none.
@@ -269,7 +252,7 @@ def scalesim_cross_check(sizes: list[int], work: Path, gemms: list[Gemm] | None 
     Runs at the sizes in :data:`SCALESIM_SIZES` that were requested (else the smallest one).
     Optional: any failure is recorded with its reason, never raised and never silent.
     """
-    python = os.environ.get(SCALESIM_PYTHON, sys.executable)
+    python = scalesim_python()
     gemms = scalesim_layers() if gemms is None else gemms
     chosen = [s for s in sizes if s in SCALESIM_SIZES] or [min(sizes)]
     rows = []
@@ -278,7 +261,7 @@ def scalesim_cross_check(sizes: list[int], work: Path, gemms: list[Gemm] | None 
         _progress(f"SCALE-Sim {size}x{size} os on {len(gemms)} GEMMs ({python}) ...")
         timing = array_timing(size)
         try:
-            theirs = _scalesim_os(python, size, gemms, work / f"{size}")
+            theirs = run_scalesim(python, size, size, gemms, work / f"{size}", dataflow="os")
         except (OSError, RuntimeError, ValueError, LookupError,
                 subprocess.SubprocessError) as error:
             return {"status": "skipped", "reason": f"SCALE-Sim did not run: {error}",

@@ -44,6 +44,7 @@ from accelgen.sim.nm_gemm import compressed_macs, dense_equivalent_macs
 from accelgen.sim.systolic_cycles import ArrayTiming, gemm_cycles
 
 from .bench_systolic import machine_context
+from .scalesim import Gemm, run_scalesim, scalesim_python
 from .synth import synthesize
 from .toolchain import ToolError
 
@@ -60,16 +61,6 @@ RESNET50_3X3 = {
               "3x3, 128 -> 128 on a 28x28 map (the stride-1 3x3 of blocks 2-4), "
               "im2col: M = 28*28, K = 3*3*128, N = 128",
 }
-
-
-@dataclass(frozen=True)
-class Gemm:
-    """One layer as the GEMM the array runs: (m, k) activations times (k, n) weights."""
-
-    name: str
-    m: int
-    k: int
-    n: int
 
 
 @dataclass(frozen=True)
@@ -350,83 +341,14 @@ def _measure(points: list[Point], gemms: list[Gemm], work: Path, ecp5_sizes: set
 
 # --- SCALE-Sim cross-check -----------------------------------------------------------------
 
-SCALESIM_PYTHON = "ACCELGEN_SCALESIM_PYTHON"
-"""Environment variable naming an interpreter with ``scalesim`` installed (default: ours)."""
-
 SCALESIM_LAYERS = ("block1_project", "block14_project")
 """A subset: SCALE-Sim builds cycle-by-cycle demand matrices (about 12 s per 100k cycles)."""
-
-_SCALESIM_CONFIG = """[general]
-run_name = run
-[run_presets]
-InterfaceBandwidth = CALC
-UseRamulatorTrace = False
-[architecture_presets]
-ArrayHeight = {rows}
-ArrayWidth = {cols}
-IfmapSramSzkB = 6144
-FilterSramSzkB = 6144
-OfmapSramSzkB = 2048
-IfmapOffset = 0
-FilterOffset = 10000000
-OfmapOffset = 20000000
-Dataflow = ws
-ReadRequestBuffer = 32
-WriteRequestBuffer = 32
-[layout]
-IfmapCustomLayout = False
-IfmapSRAMBankBandwidth = 10
-IfmapSRAMBankNum = 10
-IfmapSRAMBankPort = 2
-FilterCustomLayout = False
-FilterSRAMBankBandwidth = 10
-FilterSRAMBankNum = 10
-FilterSRAMBankPort = 2
-[sparsity]
-SparsitySupport = {sparse}
-SparseRep = ellpack_block
-OptimizedMapping = False
-BlockSize = 4
-RandomNumberGeneratorSeed = 40
-"""
-"""SCALE-Sim v3 architecture file: a WS array with ideal-sized SRAMs, layer-wise N:M when on."""
-
-_SCALESIM_MAIN = """
-import contextlib, io, json
-from importlib.metadata import version
-import numpy
-from scalesim.scale_sim import scalesim
-with contextlib.redirect_stdout(io.StringIO()):
-    sim = scalesim(save_disk_space=True, verbose=False, config="arch.cfg",
-                   topology="gemms.csv", layout="layout.csv", input_type_gemm=True)
-    sim.run_scale(top_path="out")
-lines = open("out/run/COMPUTE_REPORT.csv").read().strip().splitlines()[1:]
-print(json.dumps({"cycles": [int(line.split(",")[2]) for line in lines],
-                  "scalesim": version("scalesim"), "numpy": numpy.__version__}))
-"""
-"""Runs in the child interpreter; the last stdout line is the JSON result."""
 
 
 def scalesim_gemms(gemms: list[Gemm]) -> list[Gemm]:
     """The cross-check's layers: :data:`SCALESIM_LAYERS` where present, else all."""
     chosen = [g for g in gemms if g.name in SCALESIM_LAYERS]
     return chosen or gemms
-
-
-def _scalesim_run(python: str, rows: int, cols: int, nm: str, gemms: list[Gemm],
-                  work: Path) -> dict[str, Any]:
-    work.mkdir(parents=True, exist_ok=True)
-    sparse = "true" if nm != "1:1" else "false"
-    (work / "arch.cfg").write_text(_SCALESIM_CONFIG.format(rows=rows, cols=cols, sparse=sparse))
-    (work / "gemms.csv").write_text("Layer, M, N, K, Sparsity,\n" + "".join(
-        f"{g.name}, {g.m}, {g.n}, {g.k}, {nm},\n" for g in gemms))
-    (work / "layout.csv").write_text("Layer,\n" + "".join(f"{g.name},\n" for g in gemms))
-    result = subprocess.run([python, "-c", _SCALESIM_MAIN], cwd=work,
-                            capture_output=True, text=True, check=False, timeout=3600)
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(" | ".join(tail) or f"exit code {result.returncode}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 SCALESIM_DIFFERENCES = [
@@ -454,7 +376,7 @@ def scalesim_cross_check(records: list[dict[str, Any]], gemms: list[Gemm], work:
 
     Optional: any failure (not installed, incompatible NumPy, a crash) is recorded, not raised.
     """
-    python = os.environ.get(SCALESIM_PYTHON, sys.executable)
+    python = scalesim_python()
     size = min(r["size"] for r in records)
     rows_out = []
     for record in (r for r in records if r["size"] == size):
@@ -463,7 +385,7 @@ def scalesim_cross_check(records: list[dict[str, Any]], gemms: list[Gemm], work:
         shape = (record["rows"] * kept, record["cols"])
         _progress(f"SCALE-Sim {shape[0]}x{shape[1]} {nm} on {len(gemms)} GEMMs ...")
         try:
-            theirs = _scalesim_run(python, *shape, nm, gemms, work / record["module"])
+            theirs = run_scalesim(python, *shape, gemms, work / record["module"], nm=nm)
         except (OSError, RuntimeError, ValueError, LookupError,
                 subprocess.SubprocessError) as error:
             return {"status": "failed", "python": python, "error": str(error),

@@ -15,8 +15,8 @@ from accelgen.flows.bench_fuse import (
     scalesim_cross_check,
     scalesim_layers,
 )
-from accelgen.flows.bench_sparse import SCALESIM_PYTHON, Gemm
 from accelgen.flows.cli import main
+from accelgen.flows.scalesim import SCALESIM_PYTHON, Gemm
 from accelgen.sim.networks import depthwise_layers, network
 
 NET = "mobilenet_v3_small"

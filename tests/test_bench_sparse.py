@@ -16,6 +16,7 @@ from accelgen.flows.bench_sparse import (
     scalesim_cross_check,
     throughput,
 )
+from accelgen.flows.scalesim import SCALESIM_PYTHON
 from accelgen.flows.toolchain import ToolError
 from accelgen.generators.systolic import SystolicConfig
 
@@ -99,7 +100,7 @@ def test_failing_synthesis_writes_nothing(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_scalesim_failure_is_recorded_not_raised(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(bench_sparse.SCALESIM_PYTHON, str(tmp_path / "no-such-python"))
+    monkeypatch.setenv(SCALESIM_PYTHON, str(tmp_path / "no-such-python"))
     cfg = SystolicConfig(rows=2, cols=2, dataflow="ws")
     record = {"size": 2, "pe": "dense", "rows": 2, "cols": 2, "label": "2x2 dense",
               "module": cfg.name, "throughput": throughput(cfg, TINY)}
