@@ -183,7 +183,7 @@ async def run_fuse_block(harness: SystolicHarness, x: np.ndarray, weights: FuseB
                  else _shifts(spec.pointwise_shift, spec.out_channels))
     gemm = await harness.gemm(np.asarray(weights.pointwise, dtype=object).T,
                               pointwise_operands(mid).T,
-                              shifts=pw_shifts if pw_shifts is not None else None,
+                              shifts=pw_shifts,
                               **stream_options)
     out_q = None if gemm.q is None else gemm.q.reshape(spec.out_channels, height, width)
     pointwise = LayerRun(gemm.c.reshape(spec.out_channels, height, width), out_q,
