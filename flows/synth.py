@@ -8,6 +8,7 @@ for a broken design is worse than none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -46,7 +47,14 @@ _FPGA_RESOURCES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _script(verilog: Path, top: str, target: str, workdir: Path) -> str:
+RENAME_WIRES = "rename -enumerate -pattern accelgen_w% w:* i:* %d o:* %d"
+"""The workaround for the Yosys FPGA-flow crashes described in :func:`synthesize`."""
+
+_CRASH_MARKERS = ("ERROR: Assert", "Assertion")
+
+
+def _script(verilog: Path, top: str, target: str, workdir: Path, *,
+            rename_wires: bool = False) -> str:
     # Relative, because YoWASP hides the real /tmp from Yosys (see run_yosys).
     source = os.path.relpath(verilog.resolve(), workdir.resolve())
     return "\n".join(
@@ -56,6 +64,7 @@ def _script(verilog: Path, top: str, target: str, workdir: Path) -> str:
             "proc",
             f"tee -q -o latches.txt select -list {_LATCH_CELLS}",
             f"select -assert-none {_LATCH_CELLS}",
+            *([RENAME_WIRES] if rename_wires else []),
             TARGETS[target].format(top=top),
             "check -assert",
             # Flattening leaves $scopeinfo cells that only name the former hierarchy.
@@ -80,6 +89,14 @@ def _reject_latches(workdir: Path, top: str) -> None:
         )
 
 
+def _aborted(error: ToolError, log: Path) -> bool:
+    """Whether Yosys stopped on an internal assertion rather than on a problem of the design."""
+    text = str(error)
+    with contextlib.suppress(OSError):
+        text += log.read_text(errors="replace")[-20000:]
+    return any(marker in text for marker in _CRASH_MARKERS)
+
+
 def synthesize(verilog: Path, top: str, target: str, workdir: Path) -> dict:
     """Synthesize ``top`` from ``verilog`` for ``target`` and return its cell counts.
 
@@ -88,18 +105,32 @@ def synthesize(verilog: Path, top: str, target: str, workdir: Path) -> dict:
     targets, ``"fpga": {"lut", "ff", "dsp", "carry", "bram"}``. ``workdir`` keeps ``synth.ys``,
     ``yosys.log`` and ``stat.json``. Raises :class:`ValueError` for an unknown target and
     :class:`ToolError` when Yosys fails or the design infers a latch.
+
+    Yosys 0.69/0.70 ``synth_ecp5`` aborts on some large designs (the 8x8 4:8 sparse array)
+    while it re-integrates the ABC-mapped netlist: an internal name clash (``count_id(...)``
+    or ``GetSize(conn.first) == GetSize(conn.second)``). When an FPGA run aborts like that, it
+    is run once more with every internal wire renamed to a fresh name (:data:`RENAME_WIRES`;
+    ports keep theirs), which changes no logic; the report then says
+    ``"workaround": "rename_wires"`` and the first log is kept as ``yosys-crash.log``.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("latches.txt", "stat.json"):
         (workdir / stale).unlink(missing_ok=True)
+    workaround = None
     (workdir / "synth.ys").write_text(_script(verilog, top, target, workdir))
     try:
         run_yosys(["-s", "synth.ys"], cwd=workdir, log=workdir / "yosys.log")
-    except ToolError:
+    except ToolError as error:
         _reject_latches(workdir, top)
-        raise
+        if target == "generic" or not _aborted(error, workdir / "yosys.log"):
+            raise
+        workaround = "rename_wires"
+        (workdir / "yosys.log").replace(workdir / "yosys-crash.log")
+        (workdir / "synth.ys").write_text(_script(verilog, top, target, workdir,
+                                                  rename_wires=True))
+        run_yosys(["-s", "synth.ys"], cwd=workdir, log=workdir / "yosys.log")
     _reject_latches(workdir, top)
 
     design = json.loads((workdir / "stat.json").read_text())["design"]
@@ -113,6 +144,8 @@ def synthesize(verilog: Path, top: str, target: str, workdir: Path) -> dict:
         "cells_total": int(design["num_cells"]),
         "cells": cells,
     }
+    if workaround is not None:
+        report["workaround"] = workaround
     if target == "generic":
         report["flip_flops"] = _count(cells, _FLIP_FLOP_PREFIXES)
     else:
