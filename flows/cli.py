@@ -2,7 +2,8 @@
 
 Every error a user can cause (a bad parameter, an unreadable config file, an unwritable output
 directory, a tool that fails) ends in one line naming what is wrong and exit status 2, before
-any output file is written.
+any output file is written. Command families other than the systolic array's live in their own
+``cli_*`` modules and add their parsers here.
 """
 
 from __future__ import annotations
@@ -11,102 +12,28 @@ import argparse
 import json
 import os
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from accelgen.generators.systolic import ConfigError, SystolicConfig
+from accelgen.generators.systolic import ConfigError
+
+from .cli_common import (
+    EXIT_USAGE,
+    UsageError,
+    add_bench,
+    add_systolic_options,
+    existing_file,
+    flat,
+    int_list,
+    name_list,
+    systolic_config,
+    top_from_description,
+    writable_dir,
+)
+from .cli_flows import add_flow_benches, add_flow_commands
 
 __all__ = ["main"]
-
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit status 2."""
-
-
-# --- systolic parameters -----------------------------------------------------------------
-
-_SYSTOLIC_OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ("--rows", {"type": int, "help": "array rows (>= 1)"}),
-    ("--cols", {"type": int, "help": "array columns (>= 1)"}),
-    ("--dataflow", {"choices": ["os", "ws"], "help": "output- or weight-stationary (default os)"}),
-    ("--input-width", {"type": int, "help": "A operand bits (default 8)"}),
-    ("--weight-width", {"type": int, "help": "B operand bits (default 8)"}),
-    ("--acc-width", {"type": int,
-                     "help": "accumulator bits (default: never overflows for --max-k)"}),
-    ("--max-k", {"type": int, "help": "largest reduction depth the accumulator must hold "
-                                      "exactly (default 4096)"}),
-    ("--overflow", {"choices": ["none", "wrap", "saturate"],
-                    "help": "accumulator overflow rule; needed when --acc-width is narrower "
-                            "than the safe width"}),
-    ("--result-depth", {"type": int, "help": "result FIFO rows (default: full speed)"}),
-    ("--pe", {"help": 'PE kind: "dense" (default) or N:M sparsity such as "2:4" (ws only)'}),
-    ("--max-kernel", {"type": int, "help": "largest FuSe kernel drivers accept (default 7)"}),
-    ("--requantize", {"choices": ["none", "half_even", "half_up"],
-                      "help": "add requantized results: shift, round, saturate to "
-                              "--input-width (default none)"}),
-]
-
-
-def _add_systolic_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("systolic-array parameters")
-    group.add_argument("--config", type=Path,
-                       help="TOML or JSON file of parameters (command-line options override it)")
-    for flag, options in _SYSTOLIC_OPTIONS:
-        group.add_argument(flag, default=None, **options)
-    sign = group.add_mutually_exclusive_group()
-    sign.add_argument("--signed", dest="signed", action="store_true", default=None,
-                      help="two's complement operands (default)")
-    sign.add_argument("--unsigned", dest="signed", action="store_false",
-                      help="unsigned operands")
-    group.add_argument("--fuse", dest="fuse", action="store_true", default=None,
-                       help="add the FuSe mode: 1-D depthwise convolutions, one per row (os, "
-                            "rows <= cols)")
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_bytes()
-    except OSError as error:
-        raise UsageError(f"--config: cannot read {path}: {error.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text.decode())
-    except (ValueError, UnicodeDecodeError) as error:
-        kind = "JSON" if path.suffix == ".json" else "TOML"
-        raise UsageError(f"--config: {path} is not valid {kind}: {error}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"--config: {path} must hold a table of parameters")
-    return data.get("systolic", data)
-
-
-def systolic_config(args: argparse.Namespace) -> SystolicConfig:
-    values: dict[str, Any] = _read_config_file(args.config) if args.config else {}
-    for flag, _ in _SYSTOLIC_OPTIONS:
-        key = flag[2:].replace("-", "_")
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
-    if args.signed is not None:
-        values["signed"] = args.signed
-    if args.fuse is not None:
-        values["fuse"] = args.fuse
-    missing = [key for key in ("rows", "cols") if key not in values]
-    if missing and not set(values) - set(SystolicConfig.__dataclass_fields__):
-        raise UsageError(f"--{missing[0]}: required (or give it in --config)")
-    return SystolicConfig.from_dict(values)  # names unknown keys first
-
-
-def _writable_dir(path: Path) -> Path:
-    """Create ``path`` if needed and prove we can write there, before any work is done."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"-o/--output: cannot create {path}: {error.strerror}") from None
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"-o/--output: {path} is not a writable directory")
-    return path
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -115,7 +42,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from accelgen.generators.emit import generate_systolic, write_design
 
     cfg = systolic_config(args)
-    out_dir = _writable_dir(args.output)
+    out_dir = writable_dir(args.output)
     v_path, j_path = write_design(generate_systolic(cfg), out_dir)
     print(f"wrote {v_path} and {j_path}")
     return 0
@@ -133,7 +60,7 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds: must be >= 1, got {args.seeds}")
     if args.jobs < 1:
         raise UsageError(f"--jobs: must be >= 1, got {args.jobs}")
-    out_dir = _writable_dir(args.output / cfg.name)
+    out_dir = writable_dir(args.output / cfg.name)
     cases: list = default_cases(cfg.rows, cfg.cols, cfg.max_k, group=cfg.group,
                                 seeds=args.seeds, base_seed=args.seed)
     if cfg.fuse:
@@ -151,7 +78,7 @@ def _cmd_regress(args: argparse.Namespace) -> int:
 def _cmd_lint(args: argparse.Namespace) -> int:
     from .lint import AMARANTH_WAIVERS, lint
 
-    verilog = _existing_file(args.file)
+    verilog = existing_file(args.file)
     # The waivers cover what Amaranth's back end always writes; hand-written Verilog gets none.
     with verilog.open(errors="replace") as handle:
         from_amaranth = "Generated by Amaranth" in handle.readline()
@@ -167,11 +94,11 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .synth import synthesize
 
-    verilog = _existing_file(args.file)
-    top = args.top or _top_from_description(verilog)
+    verilog = existing_file(args.file)
+    top = args.top or top_from_description(verilog)
     report_path = args.output or verilog.with_suffix(f".synth-{args.target}.json")
-    _writable_dir(report_path.parent)
-    workdir = _writable_dir(report_path.parent / f".{report_path.stem}")
+    writable_dir(report_path.parent)
+    workdir = writable_dir(report_path.parent / f".{report_path.stem}")
     report = synthesize(verilog, top, args.target, workdir)
     report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(f"{args.target}: {report['cells_total']} cells"
@@ -180,35 +107,96 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    sizes, networks, variants = _flat(args.sizes), _flat(args.networks), _flat(args.variants)
-    if args.kind != "fuse" and (networks is not None or variants is not None):
-        raise UsageError("--networks and --variants: only for bench fuse")
-    if args.kind == "fuse":
-        from .bench_fuse import SIZES, check_request, run_fuse_benchmark
-
-        try:
-            request = check_request(SIZES if sizes is None else sizes, networks, variants)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-        path = run_fuse_benchmark(_writable_dir(args.output), sizes=request[0],
-                                  networks=request[1], variants=request[2],
-                                  scalesim=not args.no_scalesim)
-        print(f"wrote {path}")
-        return 0
-    out_dir = _writable_dir(args.output)
-    if args.kind == "sparse":
-        from .bench_sparse import run_sparse_benchmark
-
-        path = run_sparse_benchmark(out_dir, ecp5_sizes=() if args.quick else None)
-        print(f"wrote {path}")
-        return 0
+def _cmd_bench_systolic(args: argparse.Namespace) -> int:
     from .bench_systolic import run_benchmark
 
-    path = run_benchmark(out_dir, sizes=sizes or [2, 4, 8, 16], large=args.large,
-                         quick=args.quick)
+    path = run_benchmark(writable_dir(args.output), sizes=flat(args.sizes) or [2, 4, 8, 16],
+                         large=args.large, quick=args.quick)
     print(f"wrote {path}")
     return 0
+
+
+def _cmd_bench_sparse(args: argparse.Namespace) -> int:
+    from .bench_sparse import run_sparse_benchmark
+
+    path = run_sparse_benchmark(writable_dir(args.output),
+                                ecp5_sizes=() if args.quick else None)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench_fuse(args: argparse.Namespace) -> int:
+    from .bench_fuse import SIZES, check_request, run_fuse_benchmark
+
+    sizes, networks, variants = flat(args.sizes), flat(args.networks), flat(args.variants)
+    try:
+        request = check_request(SIZES if sizes is None else sizes, networks, variants)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    path = run_fuse_benchmark(writable_dir(args.output), sizes=request[0],
+                              networks=request[1], variants=request[2],
+                              scalesim=not args.no_scalesim)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench_fuse_area(args: argparse.Namespace) -> int:
+    from .bench_fuse_area import SIZES, TARGETS, check_request, run_fuse_area_benchmark
+
+    sizes = flat(args.sizes) or list(SIZES)
+    targets = flat(args.targets) or list(TARGETS)
+    timeout_s = args.timeout * 60.0
+    try:
+        check_request(sizes, targets, args.jobs, timeout_s)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    path = run_fuse_area_benchmark(writable_dir(args.output), sizes, targets=targets,
+                                   breakdown=not args.no_breakdown, jobs=args.jobs,
+                                   timeout_s=timeout_s)
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_bench_parsers(kinds: Any) -> None:
+    """``bench systolic``, ``bench sparse``, ``bench fuse`` and ``bench fuse-area``."""
+    systolic = add_bench(kinds, "systolic",
+                     "GEMM array: cycles against the model, build and generation time",
+                     _cmd_bench_systolic)
+    systolic.add_argument("--sizes", type=int_list, nargs="+",
+                          help="square array sizes, as 2 4 or 2,4 (default 2 4 8 16)")
+    systolic.add_argument("--large", type=int, nargs="*", default=[32, 64],
+                          help="sizes for generation and build time only (default 32 64)")
+    systolic.add_argument("--quick", action="store_true", help="skip the Verilator builds")
+
+    sparse = add_bench(kinds, "sparse",
+                     "N:M sparse against dense: throughput, area, throughput per area",
+                     _cmd_bench_sparse)
+    sparse.add_argument("--quick", action="store_true", help="skip the ECP5 syntheses")
+
+    fuse = add_bench(kinds, "fuse",
+                     "FuSeConv network speedups from the cycle model (and SCALE-Sim)",
+                     _cmd_bench_fuse)
+    fuse.add_argument("--sizes", type=int_list, nargs="+",
+                      help="square array sizes, as 32 64 or 32,64 (default 32 64 128 256)")
+    fuse.add_argument("--networks", type=name_list, nargs="+", help="networks (default all)")
+    fuse.add_argument("--variants", type=name_list, nargs="+",
+                      help="baseline, full, half, full50, half50 (default all; the baseline "
+                           "is always measured)")
+    fuse.add_argument("--no-scalesim", action="store_true",
+                      help="skip the SCALE-Sim cross-check")
+
+    area = add_bench(kinds, "fuse-area",
+                     "area of FuSe-capable against plain OS arrays (Yosys)",
+                     _cmd_bench_fuse_area)
+    area.add_argument("--sizes", type=int_list, nargs="+",
+                      help="square array sizes (default 8 16 32)")
+    area.add_argument("--targets", type=name_list, nargs="+",
+                      help="generic, ecp5 (default both)")
+    area.add_argument("--no-breakdown", action="store_true",
+                      help="skip the per-PE and per-row syntheses")
+    area.add_argument("--jobs", type=int, default=2, help="Yosys runs at once (default 2)")
+    area.add_argument("--timeout", type=float, default=25.0,
+                      help="minutes each ECP5 synthesis may take (default 25)")
 
 
 def _cmd_nm(args: argparse.Namespace) -> int:
@@ -220,12 +208,12 @@ def _cmd_nm(args: argparse.Namespace) -> int:
         parse_pattern,
     )
 
-    source = _existing_file(args.file)
+    source = existing_file(args.file)
     try:
         if args.action == "compress":
             if args.output is None:
                 raise UsageError("-o/--output: required for compress")
-            _writable_dir(args.output.parent)
+            writable_dir(args.output.parent)
             done = compress_file(source, parse_pattern(args.pattern), args.output,
                                  prune=args.prune, weight_width=args.weight_width,
                                  signed=args.signed is not False)
@@ -238,7 +226,7 @@ def _cmd_nm(args: argparse.Namespace) -> int:
         else:
             if args.output is None:
                 raise UsageError("-o/--output: required for decompress")
-            _writable_dir(args.output.parent)
+            writable_dir(args.output.parent)
             w = decompress_file(source, args.output)
             print(f"wrote {args.output}: {w.shape[0]} x {w.shape[1]}")
     except NMFileError as error:
@@ -246,38 +234,17 @@ def _cmd_nm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing_file(path: Path) -> Path:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
-    return path
-
-
-def _top_from_description(verilog: Path) -> str:
-    """The module name from the design's JSON beside it, else the file name."""
-    description = verilog.with_suffix(".json")
-    if description.is_file():
-        try:
-            return json.loads(description.read_text())["module"]
-        except (ValueError, KeyError):
-            pass
-    return verilog.stem
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers such as 32,64, got {text!r}") \
-            from None
-
-
-def _name_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _flat(lists: list[list[Any]] | None) -> list[Any] | None:
-    """One list from repeated comma lists (``--sizes 32,64 128``); ``None`` when not given."""
-    return None if lists is None else [item for items in lists for item in items]
+def _add_regress_options(regress: argparse.ArgumentParser) -> None:
+    add_systolic_options(regress)
+    regress.add_argument("--seeds", type=int, default=1, help="seeds per case (default 1)")
+    regress.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
+    regress.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                         help="simulator processes at once (default: CPU count)")
+    regress.add_argument("--waves", action="store_true", help="dump waveforms")
+    regress.add_argument("-o", "--output", type=Path, default=Path("out/regress"),
+                         help="where the design, results.xml and waves go "
+                              "(default ./out/regress)")
+    regress.set_defaults(run=_cmd_regress)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -288,23 +255,17 @@ def _parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="write Verilog and its JSON description")
     kinds = generate.add_subparsers(dest="kind", required=True, metavar="KIND")
     systolic = kinds.add_parser("systolic", help="a systolic GEMM array")
-    _add_systolic_options(systolic)
+    add_systolic_options(systolic)
     systolic.add_argument("-o", "--output", type=Path, default=Path("out"),
                           help="output directory (default ./out)")
     systolic.set_defaults(run=_cmd_generate)
 
-    regress = commands.add_parser("regress", help="run the cocotb regression on a configuration")
-    regress.add_argument("kind", nargs="?", default="systolic", choices=["systolic"])
-    _add_systolic_options(regress)
-    regress.add_argument("--seeds", type=int, default=1, help="seeds per case (default 1)")
-    regress.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
-    regress.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                         help="simulator processes at once (default: CPU count)")
-    regress.add_argument("--waves", action="store_true", help="dump waveforms")
-    regress.add_argument("-o", "--output", type=Path, default=Path("out/regress"),
-                         help="where the design, results.xml and waves go "
-                              "(default ./out/regress)")
-    regress.set_defaults(run=_cmd_regress)
+    regress = commands.add_parser("regress", help="run a cocotb regression on a configuration")
+    # ``regress --rows 4 ...`` (or ``regress systolic ...``) is the systolic array; other kinds,
+    # such as ``regress sparsecache``, are subcommands with their own options.
+    regress_kinds = regress.add_subparsers(dest="kind", metavar="KIND")
+    _add_regress_options(regress)
+    _add_regress_options(regress_kinds.add_parser("systolic", help="a systolic GEMM array"))
 
     lint = commands.add_parser("lint", help="Verilator --lint-only -Wall with our waivers")
     lint.add_argument("file", type=Path)
@@ -334,23 +295,12 @@ def _parser() -> argparse.ArgumentParser:
     nm.add_argument("-o", "--output", type=Path, help="output file")
     nm.set_defaults(run=_cmd_nm)
 
-    bench = commands.add_parser("bench", help="benchmarks that write JSON")
-    bench.add_argument("kind", choices=["systolic", "sparse", "fuse"])
-    bench.add_argument("--sizes", type=_int_list, nargs="+",
-                       help="square array sizes, as 32 64 or 32,64 (default: systolic 2 4 8 "
-                            "16, fuse 32 64 128 256)")
-    bench.add_argument("--networks", type=_name_list, nargs="+",
-                       help="fuse: networks (default all)")
-    bench.add_argument("--variants", type=_name_list, nargs="+",
-                       help="fuse: baseline, full, half, full50, half50 (default all; the "
-                            "baseline is always measured)")
-    bench.add_argument("--no-scalesim", action="store_true",
-                       help="fuse: skip the SCALE-Sim cross-check")
-    bench.add_argument("--large", type=int, nargs="*", default=[32, 64],
-                       help="sizes for generation and build time only (default 32 64)")
-    bench.add_argument("--quick", action="store_true", help="skip the Verilator builds")
-    bench.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results"))
-    bench.set_defaults(run=_cmd_bench)
+    bench = commands.add_parser("bench", help="benchmarks that write JSON (and plots)")
+    bench_kinds = bench.add_subparsers(dest="kind", required=True, metavar="KIND")
+    _add_bench_parsers(bench_kinds)
+
+    add_flow_commands(commands)
+    add_flow_benches(bench_kinds)
     return parser
 
 

@@ -16,8 +16,6 @@ here changes ``os.environ``, so runs may go in parallel threads.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -26,7 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import cocotb_tools.config
 from cocotb_tools.runner import Verilator
 
 from accelgen.flows import toolchain
+from accelgen.flows.locks import file_lock
 from accelgen.flows.toolchain import ToolError, check_verilator, tool_environment
 
 __all__ = ["DEFAULT_BUILD_ARGS", "SimResult", "build_simulator", "run_cocotb"]
@@ -94,14 +93,6 @@ def _runtime_material(waves: bool, build_args: Sequence[str]) -> dict[str, objec
         "waves": waves,
         "build_args": list(build_args),
     }
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 class _Runner(Verilator):
@@ -214,7 +205,7 @@ def build_simulator(
     key = _digest(material)
     build_dir = root / f"{toplevel}-{key}"
     runtime_dir = root / f"runtime-{_digest(runtime)}"
-    with _locked(root / f"{toplevel}-{key}.lock"):
+    with file_lock(root / f"{toplevel}-{key}.lock"):
         if (build_dir / _DONE).is_file():
             return build_dir
         shutil.rmtree(build_dir, ignore_errors=True)
