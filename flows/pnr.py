@@ -32,7 +32,7 @@ from accelgen.generators.timing_harness import TimingHarness, harness_verilog
 
 from .locks import file_lock
 from .ports import find_clock, read_ports
-from .synth import _LATCH_CELLS, _reject_latches
+from .synth import _LATCH_CELLS, UNESCAPE_NAMES, _reject_latches
 from .toolchain import ToolError, cache_root, run_yosys
 
 __all__ = [
@@ -155,7 +155,10 @@ def _synthesis_script(sources: list[str], top: str, family: str, dsp: bool) -> s
         "proc",
         f"tee -q -o latches.txt select -list {_LATCH_CELLS}",
         f"select -assert-none {_LATCH_CELLS}",
-        command + " -json netlist.json",
+        UNESCAPE_NAMES,
+        command,
+        "check -assert",
+        "write_json netlist.json",
         "tee -q -o stat.json stat -json",
         "",
     ])

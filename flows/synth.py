@@ -8,7 +8,6 @@ for a broken design is worse than none.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -47,14 +46,20 @@ _FPGA_RESOURCES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-RENAME_WIRES = "rename -enumerate -pattern accelgen_w% w:* i:* %d o:* %d"
-"""The workaround for the Yosys FPGA-flow crashes described in :func:`synthesize`."""
+UNESCAPE_NAMES = "rename -unescape"
+"""Give every escaped wire name a plain one before an FPGA flow.
 
-_CRASH_MARKERS = ("ERROR: Assert", "Assertion")
+Amaranth names the fields of array-layout ports like ``north__weight[1]``: an escaped
+identifier beside the wire ``north__weight``. Yosys 0.69/0.70's FPGA flows name single bits the
+same way while they re-integrate ABC's netlist, and then either abort (``count_id(wire->name)``
+on the 2x2 FuSe row, ``GetSize(conn.first) == GetSize(conn.second)`` on the 8x8 4:8 array) or,
+worse, join two flip-flops on one net (the 3x2 weight-stationary array in the place-and-route
+flow), which ``check -assert`` reports. ``rename -unescape`` (``north__weight_1_``) changes no
+logic and prevents both.
+"""
 
 
-def _script(verilog: Path, top: str, target: str, workdir: Path, *,
-            rename_wires: bool = False) -> str:
+def _script(verilog: Path, top: str, target: str, workdir: Path) -> str:
     # Relative, because YoWASP hides the real /tmp from Yosys (see run_yosys).
     source = os.path.relpath(verilog.resolve(), workdir.resolve())
     return "\n".join(
@@ -64,7 +69,7 @@ def _script(verilog: Path, top: str, target: str, workdir: Path, *,
             "proc",
             f"tee -q -o latches.txt select -list {_LATCH_CELLS}",
             f"select -assert-none {_LATCH_CELLS}",
-            *([RENAME_WIRES] if rename_wires else []),
+            *([UNESCAPE_NAMES] if target != "generic" else []),
             TARGETS[target].format(top=top),
             "check -assert",
             # Flattening leaves $scopeinfo cells that only name the former hierarchy.
@@ -89,14 +94,6 @@ def _reject_latches(workdir: Path, top: str) -> None:
         )
 
 
-def _aborted(error: ToolError, log: Path) -> bool:
-    """Whether Yosys stopped on an internal assertion rather than on a problem of the design."""
-    text = str(error)
-    with contextlib.suppress(OSError):
-        text += log.read_text(errors="replace")[-20000:]
-    return any(marker in text for marker in _CRASH_MARKERS)
-
-
 def synthesize(verilog: Path, top: str, target: str, workdir: Path) -> dict:
     """Synthesize ``top`` from ``verilog`` for ``target`` and return its cell counts.
 
@@ -106,31 +103,18 @@ def synthesize(verilog: Path, top: str, target: str, workdir: Path) -> dict:
     ``yosys.log`` and ``stat.json``. Raises :class:`ValueError` for an unknown target and
     :class:`ToolError` when Yosys fails or the design infers a latch.
 
-    Yosys 0.69/0.70 ``synth_ecp5`` aborts on some large designs (the 8x8 4:8 sparse array)
-    while it re-integrates the ABC-mapped netlist: an internal name clash (``count_id(...)``
-    or ``GetSize(conn.first) == GetSize(conn.second)``). When an FPGA run aborts like that, it
-    is run once more with every internal wire renamed to a fresh name (:data:`RENAME_WIRES`;
-    ports keep theirs), which changes no logic; the report then says
-    ``"workaround": "rename_wires"`` and the first log is kept as ``yosys-crash.log``.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("latches.txt", "stat.json"):
         (workdir / stale).unlink(missing_ok=True)
-    workaround = None
     (workdir / "synth.ys").write_text(_script(verilog, top, target, workdir))
     try:
         run_yosys(["-s", "synth.ys"], cwd=workdir, log=workdir / "yosys.log")
-    except ToolError as error:
+    except ToolError:
         _reject_latches(workdir, top)
-        if target == "generic" or not _aborted(error, workdir / "yosys.log"):
-            raise
-        workaround = "rename_wires"
-        (workdir / "yosys.log").replace(workdir / "yosys-crash.log")
-        (workdir / "synth.ys").write_text(_script(verilog, top, target, workdir,
-                                                  rename_wires=True))
-        run_yosys(["-s", "synth.ys"], cwd=workdir, log=workdir / "yosys.log")
+        raise
     _reject_latches(workdir, top)
 
     design = json.loads((workdir / "stat.json").read_text())["design"]
@@ -144,8 +128,6 @@ def synthesize(verilog: Path, top: str, target: str, workdir: Path) -> dict:
         "cells_total": int(design["num_cells"]),
         "cells": cells,
     }
-    if workaround is not None:
-        report["workaround"] = workaround
     if target == "generic":
         report["flip_flops"] = _count(cells, _FLIP_FLOP_PREFIXES)
     else:
