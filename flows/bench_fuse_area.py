@@ -21,18 +21,12 @@ are written atomically at the end.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import resource
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +36,7 @@ from accelgen.generators.systolic import SystolicConfig
 
 from .bench_fuse import check_request as fuse_check_request
 from .bench_systolic import FITTED, _pyplot, _size_ticks, machine_context
-from .synth import synthesize
+from .synth_jobs import SynthJob, check_run_options, new_workdir, not_measured, run_jobs
 from .toolchain import ToolError
 
 __all__ = ["METRICS", "PAPER", "SIZES", "TARGETS", "VARIANTS", "check_request",
@@ -109,25 +103,11 @@ NOTES = {
 }
 
 
-@dataclass(frozen=True)
-class _Job:
-    size: int
-    variant: str
-    part: str
-    target: str
-    verilog: Path
-    top: str
-    workdir: Path
-
-    @property
-    def label(self) -> str:
-        return f"{self.size}x{self.size} {self.variant} {self.part} {self.target}"
-
-    @property
-    def cost(self) -> int:
-        """A rough ordering key: PEs synthesized (generic ones are slower)."""
-        pes = {"array": self.size * self.size, "row": self.size, "pe": 1}[self.part]
-        return pes * (2 if self.target == "generic" else 1)
+def _cost(job: SynthJob) -> int:
+    """A rough ordering key: PEs synthesized (generic ones are slower)."""
+    size, _, part = job.key
+    pes = {"array": size * size, "row": size, "pe": 1}[part]
+    return pes * (2 if job.target == "generic" else 1)
 
 
 def _progress(message: str) -> None:
@@ -139,102 +119,19 @@ def check_request(sizes: Sequence[int], targets: Sequence[str], jobs: int,
     """Sorted unique sizes and targets in :data:`TARGETS` order, or a ``ValueError`` naming
     the bad option."""
     sizes = fuse_check_request(sizes, None, None)[0]  # the same --sizes rules
-    targets = list(targets)
-    unknown = [target for target in targets if target not in TARGETS]
-    if unknown or not targets:
-        raise ValueError(f"--targets: choose from {', '.join(TARGETS)}, got "
-                         f"{unknown[0] if unknown else 'none'!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"--jobs: must be an integer >= 1, got {jobs!r}")
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0:
-        raise ValueError(f"--timeout: must be a number of seconds > 0, got {timeout_s!r}")
-    return sizes, [target for target in TARGETS if target in targets]
+    return sizes, check_run_options(targets, TARGETS, jobs, timeout_s,
+                                    ("--targets", "--jobs", "--timeout"))
 
 
-# --- synthesis in killable child processes ------------------------------------------------
-
-_CHILD_MAIN = "from accelgen.flows.bench_fuse_area import _child; _child()"
-
-
-def _child() -> None:
-    """Entry point of one synthesis process: arguments in ``argv[1]`` (JSON), outcome to the
-    file it names."""
-    job = json.loads(sys.argv[1])
-    start = time.perf_counter()
-    try:
-        report = synthesize(Path(job["verilog"]), job["top"], job["target"], Path(job["workdir"]))
-        outcome: dict[str, Any] = {"report": report}
-    except ToolError as error:
-        outcome = {"error": str(error)}
-    outcome["seconds"] = time.perf_counter() - start
-    yosys = resource.getrusage(resource.RUSAGE_CHILDREN)
-    outcome["yosys_cpu_s"] = yosys.ru_utime + yosys.ru_stime
-    outcome["yosys_max_rss_mib"] = yosys.ru_maxrss / 1024
-    result = Path(job["result"])
-    write_atomically(result, lambda path: path.write_text(json.dumps(outcome)))
-
-
-def _kill(process: subprocess.Popen) -> None:
-    """End ``process`` and the Yosys it started: its session, which it leads."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _launch(job: _Job) -> tuple[subprocess.Popen, float]:
-    job.workdir.mkdir(parents=True, exist_ok=True)
-    arguments = {"verilog": str(job.verilog), "top": job.top, "target": job.target,
-                 "workdir": str(job.workdir), "result": str(job.workdir / "outcome.json")}
-    with (job.workdir / "child.log").open("w") as log:
-        process = subprocess.Popen([sys.executable, "-c", _CHILD_MAIN, json.dumps(arguments)],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    _progress(f"{job.label} ...")
-    return process, time.perf_counter()
-
-
-def _finish(job: _Job, process: subprocess.Popen, elapsed: float) -> dict[str, Any]:
-    outcome_path = job.workdir / "outcome.json"
-    if process.returncode == 0 and outcome_path.is_file():
-        outcome = json.loads(outcome_path.read_text())
-    else:
-        log = (job.workdir / "child.log").read_text(errors="replace")[-1500:]
-        outcome = {"error": f"synthesis process exited with {process.returncode}: {log}",
-                   "seconds": elapsed}
-    state = "failed" if "error" in outcome else f"{outcome['seconds']:.1f} s"
-    _progress(f"{job.label}: {state}")
-    return outcome
-
-
-def _run_jobs(jobs: list[_Job], parallel: int, timeout_s: float) -> dict[_Job, dict[str, Any]]:
+def _run_jobs(jobs: list[SynthJob], parallel: int, timeout_s: float
+              ) -> dict[SynthJob, dict[str, Any]]:
     """Area record of every job (see :func:`target_record`), ``parallel`` jobs at a time,
-    ECP5 jobs stopped after ``timeout_s``. A generic failure stops every job and raises."""
-    pending = sorted(jobs, key=lambda job: -job.cost)
-    running: dict[_Job, tuple[subprocess.Popen, float]] = {}
-    records: dict[_Job, dict[str, Any]] = {}
-    try:
-        while pending or running:
-            while pending and len(running) < parallel:
-                job = pending.pop(0)
-                running[job] = _launch(job)
-            time.sleep(0.2)
-            for job, (process, started) in list(running.items()):
-                elapsed = time.perf_counter() - started
-                if process.poll() is not None:
-                    outcome = _finish(job, process, elapsed)
-                elif job.target != "generic" and elapsed > timeout_s:
-                    _kill(process)
-                    _progress(f"{job.label}: stopped after {elapsed:.0f} s")
-                    outcome = {"timeout": f"not measured: Yosys ran longer than the "
-                                          f"{timeout_s:g} s limit and was stopped",
-                               "seconds": elapsed}
-                else:
-                    continue
-                del running[job]
-                records[job] = target_record(job.label, job.target, outcome)
-    finally:
-        for process, _ in running.values():
-            _kill(process)
-    return records
+    largest first, ECP5 jobs stopped after ``timeout_s``. A generic failure stops every job
+    and raises."""
+    ordered = sorted(jobs, key=lambda job: -_cost(job))
+    outcomes = run_jobs(ordered, parallel, timeout_s, _progress)
+    return {job: target_record(job.label, job.target, outcome)
+            for job, outcome in outcomes.items()}
 
 
 def target_record(job_label: str, target: str, outcome: dict[str, Any]) -> dict[str, Any]:
@@ -246,8 +143,7 @@ def target_record(job_label: str, target: str, outcome: dict[str, Any]) -> dict[
     if "error" in outcome and target == "generic":
         raise ToolError(f"{job_label} failed: {outcome['error']}")
     if "report" not in outcome:
-        reason = outcome.get("timeout") or f"not measured: Yosys failed: {outcome['error']}"
-        return {"measured": False, "reason": reason[:1500], "seconds": outcome["seconds"]}
+        return not_measured(outcome)
     report = outcome["report"]
     record = {"measured": True, "cells": report["cells_total"], "seconds": outcome["seconds"],
               "yosys_cpu_s": outcome["yosys_cpu_s"],
@@ -334,12 +230,13 @@ def _generate(size: int, variant: str, work: Path) -> dict[str, Any]:
 
 
 def _jobs_for(size: int, design: dict[str, Any], targets: list[str], parts: tuple[str, ...]
-              ) -> list[_Job]:
+              ) -> list[SynthJob]:
     tops = {"array": design["module"], "row": f"{design['module']}_row",
             "pe": f"{design['module']}_pe"}
     here = design["verilog"].parent
-    return [_Job(size, design["variant"], part, target, design["verilog"], tops[part],
-                 here / f"synth-{part}-{target}")
+    return [SynthJob((size, design["variant"], part),
+                     f"{size}x{size} {design['variant']} {part} {target}", target,
+                     design["verilog"], tops[part], here / f"synth-{part}-{target}")
             for part in parts for target in targets]
 
 
@@ -391,9 +288,7 @@ def run_fuse_area_benchmark(out_dir: Path, sizes: Sequence[int] = SIZES, *,
     started = time.perf_counter()
     machine = machine_context()
     load_start = os.getloadavg()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".fuse-area-bench-", dir=out_dir))
-    _progress(f"work directory {work}")
+    work = new_workdir(out_dir, ".fuse-area-bench-", _progress)
 
     designs = {(n, variant): _generate(n, variant, work) for n in sizes for variant in VARIANTS}
     all_jobs = []
@@ -402,7 +297,7 @@ def run_fuse_area_benchmark(out_dir: Path, sizes: Sequence[int] = SIZES, *,
         all_jobs += _jobs_for(n, design, targets, parts)
     areas: dict[tuple[int, str, str], dict[str, Any]] = {}
     for job, record in _run_jobs(all_jobs, jobs, timeout_s).items():
-        areas.setdefault((job.size, job.variant, job.part), {})[job.target] = record
+        areas.setdefault(job.key, {})[job.target] = record
 
     records = []
     for n in sizes:

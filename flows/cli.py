@@ -32,6 +32,7 @@ from .cli_common import (
     writable_dir,
 )
 from .cli_flows import add_flow_benches, add_flow_commands
+from .cli_sparsecache import add_sparsecache_commands
 from .dse.cli import add_dse_bench, add_dse_parser
 
 __all__ = ["main"]
@@ -302,6 +303,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_flow_commands(commands)
     add_flow_benches(bench_kinds)
+    add_sparsecache_commands(kinds, regress_kinds, bench_kinds)
     add_dse_parser(commands)
     add_dse_bench(bench_kinds)
     return parser

@@ -16,6 +16,9 @@ are decided from settled values in the read-only phase.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,19 @@ _DTYPES = {"int8": "<i1", "int16": "<i2", "int32": "<i4", "fp16": "<f2", "fp32":
 def model_params(description: dict[str, Any], memory_latency: int) -> SparseCacheParams:
     """The golden model's parameters for a design's JSON description."""
     return SparseCacheParams(**description["parameters"], memory_latency=memory_latency)
+
+
+def params_from_environment(description: dict[str, Any]) -> tuple[SparseCacheParams, int]:
+    """The model's parameters and the simulated memory's latency for a testbench run.
+
+    The latency is ``ACCELGEN_MEMORY_LATENCY`` (default 100). The model takes the design's
+    parameters at that latency, changed by the JSON ``ACCELGEN_MODEL_OVERRIDES``, which tests use
+    to show that a wrong model (even a wrong latency) is caught; the memory keeps the real one.
+    """
+    latency = int(os.environ.get("ACCELGEN_MEMORY_LATENCY", "100"))
+    params = model_params(description, latency)
+    overrides = json.loads(os.environ.get("ACCELGEN_MODEL_OVERRIDES", "{}"))
+    return (dataclasses.replace(params, **overrides) if overrides else params), latency
 
 
 @dataclass

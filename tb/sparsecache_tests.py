@@ -11,7 +11,6 @@ latency), so a test can show that a wrong model is caught."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
@@ -19,7 +18,7 @@ import cocotb
 
 from accelgen.sim.sparsecache.stress_traces import make_case
 
-from .sparsecache_driver import SparseCacheHarness, model_params
+from .sparsecache_driver import SparseCacheHarness, params_from_environment
 
 
 def _load() -> tuple[dict, dict[str, dict]]:
@@ -44,11 +43,7 @@ DESCRIPTION, CASES = _load()
 async def accesses_match_golden_model(dut, case: str) -> None:
     assert CASES, "ACCELGEN_CASES named no cases: nothing would be checked"
     spec = CASES[case]
-    latency = int(os.environ.get("ACCELGEN_MEMORY_LATENCY", "100"))
-    params = model_params(DESCRIPTION, latency)
-    overrides = json.loads(os.environ.get("ACCELGEN_MODEL_OVERRIDES", "{}"))
-    if overrides:
-        params = dataclasses.replace(params, **overrides)
+    params, latency = params_from_environment(DESCRIPTION)
     stress = make_case(spec["kind"], params, spec["seed"], spec.get("length", 400))
     dut._log.info("case %s: kind=%s seed=%d accesses=%d latency=%d stall=%.2f", case,
                   spec["kind"], spec["seed"], len(stress.accesses), latency,

@@ -58,10 +58,16 @@ class L1Cache(wiring.Component):
     update : ``In``: ``op`` (:class:`L1Update`), ``way``, ``data``, ``dirty``
     ready : ``Out(1)``
         Low during the reset sweep.
+    probe : ``In``: ``line``; ``ways`` (``Out``), only with ``probe=True``
+        Bit ``w`` of ``ways`` is set when way ``w`` holds ``line`` (valid, same tag), read
+        combinationally from the stored metadata; for formal checks, not for the controller.
     """
 
-    def __init__(self, cfg: SparseCacheConfig):
+    def __init__(self, cfg: SparseCacheConfig, *, probe: bool = False):
         self._cfg = cfg
+        self._probe = probe
+        probe_members = {"probe": In(wiring.Signature({
+            "line": Out(cfg.line_address_bits), "ways": In(cfg.ways)}))} if probe else {}
         super().__init__({
             "read": In(wiring.Signature({"en": Out(1), "line": Out(cfg.line_address_bits)})),
             "lookup": Out(wiring.Signature({
@@ -73,6 +79,7 @@ class L1Cache(wiring.Component):
                 "op": Out(L1Update), "way": Out(cfg.way_bits), "data": Out(cfg.line_bits),
                 "dirty": Out(1)})),
             "ready": Out(1),
+            **probe_members,
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -158,6 +165,13 @@ class L1Cache(wiring.Component):
         with m.Else():
             m.d.comb += [meta_write.en.eq(update.op != L1Update.NONE),
                          meta_write.addr.eq(set_index), meta_write.data.eq(new)]
+        if self._probe:
+            probe = meta.read_port(domain="comb")
+            m.d.comb += probe.addr.eq(set_of(self.probe.line))
+            probe_tag = self.probe.line[cfg.set_bits:]
+            m.d.comb += self.probe.ways.eq(Cat(
+                probe.data.ways[w].valid & (probe.data.ways[w].tag == probe_tag)
+                for w in range(ways)))
         for w, port in enumerate(data_writes):
             m.d.comb += [port.en.eq((update.op == L1Update.WRITE) & (update.way == w)),
                          port.addr.eq(set_index), port.data.eq(update.data)]

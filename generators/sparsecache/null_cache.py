@@ -27,7 +27,7 @@ slot's rank to 0 and adds one to every rank below its old one.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,10 +44,13 @@ class NullOp(enum.Enum, shape=1):
 
 
 def _popcount(bits) -> object:
-    total = Const(0, 1)
-    for bit in bits:
-        total = total + bit
-    return total
+    """Number of set ``bits``, as a balanced adder tree (a chain of hundreds of additions
+    would exceed Python's recursion limit when Amaranth lowers it)."""
+    terms = [Value.cast(bit) for bit in bits] or [Const(0, 1)]
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def _argmin(m: Module, keys: list, width: int) -> Signal:

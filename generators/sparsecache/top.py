@@ -16,7 +16,9 @@ waiting and issues one request at a time.
 
 ``debug`` shows the null cache's slots and ranks (the state the model reports after each
 access), whether the merger is busy, and ``conflict``, a sticky flag raised if a lookup ever
-hits both the L1 and the null cache (the soundness invariant forbids it).
+hits both the L1 and the null cache (the soundness invariant forbids it). With ``probe=True``
+(formal checks only) it also takes a line address ``probe_line`` and shows in
+``probe_l1_ways`` which L1 ways hold that line; without it nothing is added.
 """
 
 from __future__ import annotations
@@ -62,14 +64,18 @@ class SparseCache(wiring.Component):
     responses : ``Out(stream.Signature(response_layout))``
     memory_requests : ``Out(stream.Signature(memory_request_layout))``
     memory_responses : ``In(stream.Signature(memory_response_layout))``
-    debug : ``Out``: ``entries``, ``ranks``, ``merger_busy``, ``conflict``
+    debug : ``Out``: ``entries``, ``ranks``, ``merger_busy``, ``conflict``; with ``probe``
+        also ``probe_line`` (``In``) and ``probe_l1_ways``
     """
 
-    def __init__(self, cfg: SparseCacheConfig):
+    def __init__(self, cfg: SparseCacheConfig, *, probe: bool = False):
         if not isinstance(cfg, SparseCacheConfig):
             raise TypeError(f"cfg: must be a SparseCacheConfig, got {cfg!r}")
         self._cfg = cfg
+        self._probe = probe
         tcam = cfg.tcam
+        probe_members = {"probe_line": In(cfg.line_address_bits),
+                         "probe_l1_ways": Out(cfg.ways)} if probe else {}
         super().__init__({
             "requests": In(stream.Signature(request_layout(cfg))),
             "responses": Out(stream.Signature(response_layout(cfg))),
@@ -80,6 +86,7 @@ class SparseCache(wiring.Component):
                 "ranks": Out(data.ArrayLayout(tcam.index_width, tcam.entries)),
                 "merger_busy": Out(1),
                 "conflict": Out(1),
+                **probe_members,
             })),
         })
 
@@ -93,7 +100,10 @@ class SparseCache(wiring.Component):
         word_shift = cfg.offset_bits - (cfg.word_bytes.bit_length() - 1)  # words per line, log2
         write_back = cfg.write_policy == "write_back"
 
-        m.submodules.l1 = l1 = L1Cache(cfg)
+        m.submodules.l1 = l1 = L1Cache(cfg, probe=self._probe)
+        if self._probe:
+            m.d.comb += [l1.probe.line.eq(self.debug.probe_line),
+                         self.debug.probe_l1_ways.eq(l1.probe.ways)]
         m.submodules.null_cache = null = NullCache(cfg.tcam, cfg.replacement)
         m.submodules.zero_detector = detector = ZeroDetector(cfg.zero_detector)
         m.submodules.word_detector = word_detector = ZeroDetector(cfg.word_detector)
@@ -286,8 +296,9 @@ class SparseCache(wiring.Component):
 def generate_sparsecache(cfg: SparseCacheConfig) -> GeneratedDesign:
     """Verilog of a :class:`SparseCache` named ``cfg.name``, with its JSON description.
 
-    The JSON states the null cache's storage: each entry holds a value and a care mask of
-    ``key_width`` bits and a valid bit.
+    The JSON states the null cache's storage (``null_cache``): each entry holds a value and a
+    care mask of ``key_width`` bits and a valid bit, so B bytes hold
+    ``floor(8 B / (2 key_width + 1))`` entries.
     """
     top = SparseCache(cfg)
     text = verilog.convert(top, name=cfg.name, emit_src=False)
@@ -306,6 +317,15 @@ def generate_sparsecache(cfg: SparseCacheConfig) -> GeneratedDesign:
             "null_cache_bytes": cfg.null_cache_bits / 8,
             "l1_data_bits": cfg.sets * cfg.ways * cfg.line_bits,
             "l1_tag_bits": cfg.sets * cfg.ways * (cfg.tag_bits + 2),
+        },
+        "null_cache": {
+            "entries": tcam.entries,
+            "value_bits": tcam.key_width,
+            "care_bits": tcam.key_width,
+            "valid_bits": 1,
+            "bits_per_entry": 2 * tcam.key_width + 1,
+            "bytes": cfg.null_cache_bits / 8,
+            "entries_for_bytes": "floor(8 * bytes / (2 * key_width + 1))",
         },
         "debug_entry_layout": describe_layout(entry_layout(tcam.key_width)),
         **describe_component(top),
