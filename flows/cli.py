@@ -33,6 +33,7 @@ from .cli_common import (
 )
 from .cli_flows import add_flow_benches, add_flow_commands
 from .cli_sparsecache import add_sparsecache_commands
+from .cli_workloads import add_workload_commands
 from .dse.cli import add_dse_bench, add_dse_parser
 
 __all__ = ["main"]
@@ -304,6 +305,7 @@ def _parser() -> argparse.ArgumentParser:
     add_flow_commands(commands)
     add_flow_benches(bench_kinds)
     add_sparsecache_commands(kinds, regress_kinds, bench_kinds)
+    add_workload_commands(commands, bench_kinds)
     add_dse_parser(commands)
     add_dse_bench(bench_kinds)
     return parser
