@@ -155,7 +155,7 @@ def _synthesis_script(sources: list[str], top: str, family: str, dsp: bool) -> s
         "proc",
         f"tee -q -o latches.txt select -list {_LATCH_CELLS}",
         f"select -assert-none {_LATCH_CELLS}",
-        UNESCAPE_NAMES,
+        *UNESCAPE_NAMES,
         command,
         "check -assert",
         "write_json netlist.json",

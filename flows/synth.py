@@ -46,8 +46,8 @@ _FPGA_RESOURCES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-UNESCAPE_NAMES = "rename -unescape"
-"""Give every escaped wire name a plain one before an FPGA flow.
+UNESCAPE_NAMES = ("flatten", "rename -unescape")
+"""Flatten, then give every escaped wire name a plain one, before an FPGA flow.
 
 Amaranth names the fields of array-layout ports like ``north__weight[1]``: an escaped
 identifier beside the wire ``north__weight``. Yosys 0.69/0.70's FPGA flows name single bits the
@@ -69,7 +69,7 @@ def _script(verilog: Path, top: str, target: str, workdir: Path) -> str:
             "proc",
             f"tee -q -o latches.txt select -list {_LATCH_CELLS}",
             f"select -assert-none {_LATCH_CELLS}",
-            *([UNESCAPE_NAMES] if target != "generic" else []),
+            *(UNESCAPE_NAMES if target != "generic" else ()),
             TARGETS[target].format(top=top),
             "check -assert",
             # Flattening leaves $scopeinfo cells that only name the former hierarchy.

@@ -201,3 +201,17 @@ def test_escaped_names_do_not_break_the_ecp5_flow(tmp_path: Path) -> None:
     assert report["fpga"]["dsp"] == cfg.cols  # one MULT18X18D per PE of the row
     assert report["fpga"]["ff"] > 0 and report["fpga"]["lut"] > 0
     assert "rename -unescape" in (tmp_path / "ecp5" / "synth.ys").read_text()
+
+
+def test_unescaping_keeps_a_hierarchy_with_odd_port_names_intact(tmp_path: Path) -> None:
+    """The requantizer's port ``shift$1``: renamed before flattening, the parent's connection
+    would dangle and Yosys would stop."""
+    from accelgen.generators.emit import generate_systolic, write_design
+    from accelgen.generators.systolic import SystolicConfig
+
+    cfg = SystolicConfig(rows=2, cols=2, requantize="half_even", max_k=64)
+    v_path, _ = write_design(generate_systolic(cfg), tmp_path)
+    assert "shift$" in v_path.read_text()
+    report = synthesize(v_path, cfg.name, "ecp5", tmp_path / "ecp5")
+    assert report["fpga"]["dsp"] == cfg.rows * cfg.cols
+
