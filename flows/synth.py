@@ -46,8 +46,8 @@ _FPGA_RESOURCES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-UNESCAPE_NAMES = ("flatten", "rename -unescape")
-"""Flatten, then give every escaped wire name a plain one, before an FPGA flow.
+UNESCAPE_NAMES = ("rename -unescape w:* i:* %d o:* %d",)
+"""Give every escaped internal wire name a plain one before an FPGA flow.
 
 Amaranth names the fields of array-layout ports like ``north__weight[1]``: an escaped
 identifier beside the wire ``north__weight``. Yosys 0.69/0.70's FPGA flows name single bits the
