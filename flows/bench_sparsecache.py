@@ -38,7 +38,6 @@ atomically at the end.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -61,6 +60,7 @@ from accelgen.sim.workloads.trace_format import TraceReader
 from accelgen.sim.workloads.traces import generate_trace
 
 from .bench_systolic import _pyplot, machine_context
+from .json_report import json_safe
 
 __all__ = ["BENCH_SAMPLING", "PAPER", "THRESHOLDS", "CacheSetup", "check_request", "configurations",
            "null_entries", "run_sparsecache_benchmark"]
@@ -627,18 +627,9 @@ def run_sparsecache_benchmark(out_dir: Path, networks: Iterable[str] | None = No
     for _key, (name, plot) in PLOTS.items():
         write_atomically(out_dir / name, lambda p, plot=plot: plot(report, p))
     json_path = out_dir / "sparsecache.json"
-    text = json.dumps(_finite(report), indent=2, sort_keys=True) + "\n"
+    text = json.dumps(json_safe(report), indent=2, sort_keys=True) + "\n"
     write_atomically(json_path, lambda p: p.write_text(text))
     _progress(f"done in {report['runtime']['total_s']:.0f} s")
     return json_path
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: such numbers become ``None``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

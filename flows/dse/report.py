@@ -20,7 +20,7 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from ..atomic import write_atomically
-from ..json_report import write_json_report
+from ..json_report import json_safe, write_json_report
 from .evaluate import METRICS
 
 __all__ = ["hypervolume", "hypervolume_history", "log_costs", "pareto_indices", "trial_record",
@@ -308,14 +308,6 @@ def _csv_text(report: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def write_outputs(report: dict[str, Any], out_dir: Path, stem: str, plots: bool = True
@@ -323,7 +315,7 @@ def write_outputs(report: dict[str, Any], out_dir: Path, stem: str, plots: bool 
     """Write ``<stem>.json``, ``<stem>_pareto.csv``, one PNG per pair of objectives (unless
     ``plots`` is false) and ``<stem>_summary.md``; every file atomically."""
     paths: dict[str, Path] = {}
-    paths["report"] = write_json_report(out_dir / f"{stem}.json", _json_safe(report))
+    paths["report"] = write_json_report(out_dir / f"{stem}.json", json_safe(report))
     csv_path = out_dir / f"{stem}_pareto.csv"
     csv_text = _csv_text(report)
     write_atomically(csv_path, lambda tmp: tmp.write_text(csv_text))
