@@ -2,9 +2,10 @@
 
 Square int8 arrays are placed and routed with their multipliers in DSP blocks (while the
 largest device has enough: 156 MULT18X18D on an LFE5U-85F, so up to 12x12) and with
-multipliers built from LUTs and carry chains (while the LUTs fit), so each series compares
-like with like. A systolic array's paths run from PE to neighbouring PE whatever the size,
-so its Fmax should not fall as it grows; where it does, the records' critical paths say why.
+multipliers built from LUTs and carry chains (while the LUTs fit), each with and without the
+PE's product register, so each series compares like with like. A systolic array's paths run
+from PE to neighbouring PE whatever the size, so its Fmax should not fall as it grows; where
+it does, the records' critical paths say why.
 """
 
 from __future__ import annotations
@@ -29,25 +30,39 @@ from .toolchain import ToolError
 __all__ = ["RUNS", "run_pnr_benchmark"]
 
 MULTIPLIERS: dict[str, bool] = {"dsp": True, "lut": False}
-RUNS: tuple[tuple[int, str], ...] = ((4, "dsp"), (4, "lut"), (8, "dsp"), (8, "lut"),
-                                     (12, "dsp"), (16, "dsp"))
-"""(size, multipliers) runs: DSP multipliers up to 12x12 (144 of the 85F's 156 MULT18X18D);
-the 16x16 DSP run records why that size does not fit an ECP5 (found after synthesis, in
-minutes). LUT multipliers stop at 8x8: an int8 multiplier built from LUTs takes about 460 LUT4
-(4x4 run), so 16x16 would need about 140k of the 85F's 83,640, and synthesizing it only to
-learn that takes hours; ask for it with ``--sizes 16 --multipliers lut``."""
+Run = tuple[int, str, bool]
+RUNS: tuple[Run, ...] = (
+    (4, "dsp", True), (8, "dsp", True), (12, "dsp", True), (16, "dsp", True),
+    (4, "lut", True), (8, "lut", True), (16, "lut", True),
+    (4, "dsp", False), (8, "dsp", False), (12, "dsp", False),
+)
+"""(size, multipliers, product_register) runs: DSP multipliers up to 12x12 (144 of the 85F's
+156 MULT18X18D); the 16x16 DSP run records why that size does not fit an ECP5 (found after
+synthesis, in minutes). LUT multipliers (Booth-encoded, about 160 LUT4 per int8 multiplier)
+go to 16x16, the size the DSPs cannot reach. Arrays with the product register are the
+series that should keep their Fmax; the ones without it show what the register buys."""
 
 
 def _progress(message: str) -> None:
     print(f"bench pnr: {message}", file=sys.stderr, flush=True)
 
 
-def _measure(size: int, multipliers: str, work: Path, target: str, seed: int
-             ) -> dict[str, Any]:
-    cfg = SystolicConfig(rows=size, cols=size, dataflow="os")
+def _label(run: Run) -> str:
+    size, multipliers, product_register = run
+    return f"{size}x{size} {multipliers}" + (" +product register" if product_register else "")
+
+
+def _key(record: dict[str, Any]) -> Run:
+    return (record["size"], record["multipliers"], bool(record.get("product_register")))
+
+
+def _measure(run: Run, work: Path, target: str, seed: int) -> dict[str, Any]:
+    size, multipliers, product_register = run
+    cfg = SystolicConfig(rows=size, cols=size, dataflow="os", product_register=product_register)
     v_path, _ = write_design(generate_systolic(cfg), work / "design")
     record: dict[str, Any] = {"size": size, "rows": size, "cols": size, "dataflow": "os",
-                              "module": cfg.name, "multipliers": multipliers}
+                              "module": cfg.name, "multipliers": multipliers,
+                              "product_register": product_register}
     start = time.perf_counter()
     try:
         report = place_and_route(v_path, target, work / f"{size}-{multipliers}",
@@ -55,11 +70,11 @@ def _measure(size: int, multipliers: str, work: Path, target: str, seed: int
     except ToolError as error:
         record.update(error=str(error).splitlines()[0],
                       seconds_total=round(time.perf_counter() - start, 1))
-        _progress(f"{size}x{size} {multipliers}: {record['error']}")
+        _progress(f"{_label(run)}: {record['error']}")
         return record
     report.pop("workdir")
     record.update(report, seconds_total=round(time.perf_counter() - start, 1))
-    _progress(f"{size}x{size} {multipliers}: {report['fmax_mhz']} MHz on "
+    _progress(f"{_label(run)}: {report['fmax_mhz']} MHz on "
               f"{report['device']['name']} in {record['seconds_total']} s")
     return record
 
@@ -70,7 +85,12 @@ def _report(target: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         "target": target,
         "context": machine_context(),
         "notes": {
-            "design": "output-stationary int8 arrays, default parameters (28-bit accumulators)",
+            "design": "output-stationary int8 arrays, default parameters (28-bit accumulators), "
+                      "with and without product_register (a register between each PE's "
+                      "multiplier and adder)",
+            "lut_multipliers": "Booth-encoded by Yosys' booth pass before synth_ecp5 -nodsp "
+                               "(records from before that change have no "
+                               "'product_register' key and are not LUT records)",
             "harness": "inputs from one shift-register pin, outputs captured and folded by a "
                        "registered XOR tree to one pin (accelgen.generators.timing_harness)",
             "fmax_mhz": "nextpnr's achieved frequency for the clock, seed fixed, target "
@@ -79,11 +99,12 @@ def _report(target: str, records: list[dict[str, Any]]) -> dict[str, Any]:
                              "is the tools' CPU time, which does not depend on machine load",
             "date": "each record's own; the context is the last run's",
         },
-        "records": sorted(records, key=lambda r: (r["multipliers"], r["size"])),
+        "records": sorted(records, key=lambda r: (r["multipliers"],
+                                                  bool(r.get("product_register")), r["size"])),
     }
 
 
-def run_pnr_benchmark(out_dir: Path, runs: Sequence[tuple[int, str]] = RUNS, *,
+def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
                       target: str = "ecp5", seed: int = 1, keep_existing: bool = True) -> Path:
     """Place and route every ``(size, multipliers)`` run; write ``out_dir/pnr.json`` (ECP5)
     or ``out_dir/pnr_<target>.json``.
@@ -94,7 +115,7 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[tuple[int, str]] = RUNS, *,
     one at a time; the report is rewritten after every run, so an interrupted benchmark keeps
     what it finished. Work files go to a temporary directory that is removed afterwards.
     """
-    unknown = [kind for _, kind in runs if kind not in MULTIPLIERS]
+    unknown = [kind for _, kind, _ in runs if kind not in MULTIPLIERS]
     if unknown:
         raise ValueError(f"multipliers: must be dsp or lut, got {unknown[0]!r}")
     path = out_dir / ("pnr.json" if target == "ecp5" else f"pnr_{target}.json")
@@ -103,21 +124,23 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[tuple[int, str]] = RUNS, *,
         previous = json.loads(path.read_text())
         if previous.get("target") == target:
             records = previous["records"]
-    done = {(r["size"], r["multipliers"]) for r in records}
+    done = {_key(r) for r in records}
     with tempfile.TemporaryDirectory(prefix="accelgen-bench-pnr-") as scratch:
-        for size, kind in runs:
-            if (size, kind) in done:
+        for run in runs:
+            if tuple(run) in done:
                 continue
-            record = _measure(size, kind, Path(scratch) / f"{size}", target, seed)
+            size, kind, product_register = run
+            work = Path(scratch) / f"{size}-{kind}-{int(product_register)}"
+            record = _measure(tuple(run), work, target, seed)
             record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             records.append(record)
             write_json_report(path, _report(target, records))
     return write_json_report(path, _report(target, records))
 
 
-def _run(text: str) -> tuple[int, str]:
-    size, _, kind = text.partition(":")
-    return int(size), kind
+def _run(text: str) -> Run:
+    size, kind, register = [*text.split(":"), "", ""][:3]
+    return int(size), kind, register == "preg"
 
 
 if __name__ == "__main__":  # pragma: no cover

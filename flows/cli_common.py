@@ -61,6 +61,10 @@ def add_systolic_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fuse", dest="fuse", action="store_true", default=None,
                        help="add the FuSe mode: 1-D depthwise convolutions, one per row (os, "
                             "rows <= cols)")
+    group.add_argument("--product-register", dest="product_register", action="store_true",
+                       default=None,
+                       help="register each PE's product before its adder: a shorter clock "
+                            "path, one cycle more per result (not with --fuse)")
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -88,6 +92,8 @@ def systolic_config(args: argparse.Namespace) -> SystolicConfig:
         values["signed"] = args.signed
     if args.fuse is not None:
         values["fuse"] = args.fuse
+    if args.product_register is not None:
+        values["product_register"] = args.product_register
     missing = [key for key in ("rows", "cols") if key not in values]
     if missing and not set(values) - set(SystolicConfig.__dataclass_fields__):
         raise UsageError(f"--{missing[0]}: required (or give it in --config)")
@@ -142,6 +148,7 @@ def flat(lists: list[list[Any]] | None) -> list[Any] | None:
 def systolic_given(args: argparse.Namespace) -> bool:
     keys = [flag[2:].replace("-", "_") for flag, _ in SYSTOLIC_OPTIONS]
     return (args.config is not None or args.signed is not None or args.fuse is not None
+            or args.product_register is not None
             or any(getattr(args, key) is not None for key in keys))
 
 

@@ -149,6 +149,10 @@ def choose_device(family: str, need: Need, name: str | None = None) -> tuple[Dev
 
 def _synthesis_script(sources: list[str], top: str, family: str, dsp: bool) -> str:
     command = f"synth_{family} -top {top}" + ("" if dsp or family != "ecp5" else " -nodsp")
+    # Multipliers left to the fabric are Booth-encoded first: synth_ecp5 / synth_ice40 would
+    # otherwise build them as plain partial-product adders, about 2.7 times the LUT4s (an int8
+    # multiply-accumulate: 467 LUT4 against 170).
+    lut_multipliers = ["booth"] if not (dsp and family == "ecp5") else []
     return "\n".join([
         "read_verilog " + " ".join(f'"{source}"' for source in sources),
         f"hierarchy -check -top {top}",
@@ -156,6 +160,7 @@ def _synthesis_script(sources: list[str], top: str, family: str, dsp: bool) -> s
         f"tee -q -o latches.txt select -list {_LATCH_CELLS}",
         f"select -assert-none {_LATCH_CELLS}",
         *UNESCAPE_NAMES,
+        *lut_multipliers,
         command,
         "check -assert",
         "write_json netlist.json",

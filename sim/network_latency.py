@@ -27,6 +27,8 @@ Why the closed forms are exact (``result_depth`` at least the full-speed depth, 
   wait for the last activation and for ``cols - 1`` edges after the commit) or, when it waits
   for the previous tile's partial sums, ``rows + max(m, cols + 3)``; one activation per edge
   leaves at most ``rows + cols + 2`` rows pending.
+* A product register in every PE (``timing.pe_latency = 2``) adds one edge to every
+  result's delivery, to the partial-sum wait and to the full-speed FIFO depth.
 
 ``tests/test_network_latency.py`` compares every formula with :func:`.systolic_cycles.schedule`.
 """
@@ -73,13 +75,14 @@ class Gemm:
     repeat: int = 1
 
 
-def full_speed_depth(rows: int, cols: int, dataflow: str) -> int:
+def full_speed_depth(rows: int, cols: int, dataflow: str, pe_latency: int = 1) -> int:
     """The smallest result FIFO at which an always-ready consumer never holds the array back
     (the generator's default ``result_depth``)."""
-    return 2 * rows + cols + 3 if dataflow == "os" else rows + cols + 3
+    return (2 * rows + cols + 3 if dataflow == "os" else rows + cols + 3) + pe_latency - 1
 
 
-def os_tiles_cycles(rows: int, cols: int, runs: Iterable[tuple[int, int]]) -> int:
+def os_tiles_cycles(rows: int, cols: int, runs: Iterable[tuple[int, int]],
+                    pe_latency: int = 1) -> int:
     """Cycles of an output-stationary step sequence given as runs of ``(tile_length, count)``:
     ``count`` tiles of ``tile_length`` steps each (the last of them flagged ``last``)."""
     total = 0
@@ -92,12 +95,13 @@ def os_tiles_cycles(rows: int, cols: int, runs: Iterable[tuple[int, int]]) -> in
             first = False
         else:
             total += max(length, rows) * count
-    return 0 if first else total + 2 * rows + cols + 2
+    return 0 if first else total + 2 * rows + cols + 2 + pe_latency - 1
 
 
 def ws_gemms_cycles(timing: ArrayTiming, gemms: Sequence[Gemm]) -> int:
     """Cycles of weight-stationary GEMMs streamed back to back in the driver's order."""
     rows, cols = timing.rows, timing.cols
+    extra = timing.pe_latency - 1  # a product register delays every partial sum
     start = rows  # edge of the current K tile's first activation
     previous_m: int | None = None  # activations of the previous K tile
     for gemm in gemms:
@@ -107,12 +111,12 @@ def ws_gemms_cycles(timing: ArrayTiming, gemms: Sequence[Gemm]) -> int:
             start += rows + max(previous_m, cols - 1)
         k_tiles = math.ceil(gemm.k / (rows * timing.group))
         sequences = gemm.repeat * math.ceil(gemm.n / cols)  # each k_tiles K tiles long
-        start += sequences * (k_tiles - 1) * (rows + max(gemm.m, cols + 3))
+        start += sequences * (k_tiles - 1) * (rows + max(gemm.m, cols + 3 + extra))
         start += (sequences - 1) * (rows + max(gemm.m, cols - 1))
         previous_m = gemm.m
     if previous_m is None:
         return 0
-    return start + previous_m + rows + cols + 2
+    return start + previous_m + rows + cols + 2 + extra
 
 
 def layer_gemms(layer: LayerSpec) -> list[Gemm]:
@@ -165,11 +169,12 @@ def _check_layer(timing: ArrayTiming, layer: LayerSpec) -> None:
 
 @cache
 def _latency(timing: ArrayTiming, layer: LayerSpec) -> int:
-    exact = timing.result_depth >= full_speed_depth(timing.rows, timing.cols, timing.dataflow)
+    exact = timing.result_depth >= full_speed_depth(timing.rows, timing.cols, timing.dataflow,
+                                                    timing.pe_latency)
     if timing.dataflow == "os":
         if exact:
-            return os_tiles_cycles(timing.rows, timing.cols, _os_runs(timing.rows, timing.cols,
-                                                                      layer))
+            return os_tiles_cycles(timing.rows, timing.cols,
+                                   _os_runs(timing.rows, timing.cols, layer), timing.pe_latency)
         return schedule(timing, layer_steps(timing.rows, timing.cols, layer)).cycles
     if exact:
         return ws_gemms_cycles(timing, layer_gemms(layer))

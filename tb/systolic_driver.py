@@ -67,7 +67,8 @@ class SystolicHarness:
         self.sparsity = None if pe == "dense" else tuple(int(x) for x in pe.split(":"))
         self.group = self.sparsity[1] if self.sparsity else 1
         self.timing = ArrayTiming(self.rows, self.cols, self.dataflow, self.params["result_depth"],
-                                  self.group)
+                                  self.group,
+                                  pe_latency=2 if self.params.get("product_register") else 1)
         self.fuse = bool(self.params.get("fuse", False))
         self.requantizes = self.params.get("requantize", "none") != "none"
         self.operands = PayloadCodec(description["streams"]["operands"]["payload"])

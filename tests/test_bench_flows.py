@@ -12,28 +12,31 @@ from accelgen.flows import bench_pnr
 def test_pnr_benchmark_keeps_finished_runs_and_adds_new_ones(tmp_path, monkeypatch):
     measured = []
 
-    def fake(size, kind, work, target, seed):
-        measured.append((size, kind))
-        return {"size": size, "multipliers": kind, "fmax_mhz": 100.0 - size}
+    def fake(run, work, target, seed):
+        measured.append(run)
+        size, kind, register = run
+        return {"size": size, "multipliers": kind, "product_register": register,
+                "fmax_mhz": 100.0 - size}
 
     monkeypatch.setattr(bench_pnr, "_measure", fake)
     monkeypatch.setattr(bench_pnr, "machine_context", lambda: {"cpu_count": 1})
-    path = bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp"), (4, "lut")])
-    assert measured == [(4, "dsp"), (4, "lut")]
-    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp"), (8, "dsp")])
-    assert measured[2:] == [(8, "dsp")]
+    path = bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", True), (4, "lut", True)])
+    assert measured == [(4, "dsp", True), (4, "lut", True)]
+    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", True), (8, "dsp", True),
+                                           (4, "dsp", False)])
+    assert measured[2:] == [(8, "dsp", True), (4, "dsp", False)]
     records = json.loads(path.read_text())["records"]
-    assert [(r["size"], r["multipliers"]) for r in records] == [(4, "dsp"), (8, "dsp"),
-                                                                 (4, "lut")]
+    assert [bench_pnr._key(r) for r in records] == [
+        (4, "dsp", False), (4, "dsp", True), (8, "dsp", True), (4, "lut", True)]
     assert all("date" in r for r in records)
-    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp")], keep_existing=False)
-    assert measured[3:] == [(4, "dsp")]
+    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", True)], keep_existing=False)
+    assert measured[4:] == [(4, "dsp", True)]
     assert len(json.loads(path.read_text())["records"]) == 1
 
 
 def test_pnr_benchmark_rejects_unknown_mappings(tmp_path):
     with pytest.raises(ValueError, match="dsp or lut"):
-        bench_pnr.run_pnr_benchmark(tmp_path, [(4, "bram")])
+        bench_pnr.run_pnr_benchmark(tmp_path, [(4, "bram", False)])
 
 
 def _bench_parser():
@@ -56,11 +59,18 @@ def test_bench_pnr_arguments_select_runs(tmp_path, monkeypatch):
     args = parser.parse_args(["pnr", "--sizes", "4,8", "--multipliers", "lut", "--fresh",
                               "-o", str(tmp_path)])
     assert args.run(args) == 0
-    assert calls[-1] == ([(4, "lut"), (8, "lut")],
+    assert calls[-1] == ([(4, "lut", True), (8, "lut", True)],
                          {"target": "ecp5", "seed": 1, "keep_existing": False})
+    args = parser.parse_args(["pnr", "--sizes", "4", "--multipliers", "dsp",
+                              "--product-register", "both", "-o", str(tmp_path)])
+    args.run(args)
+    assert calls[-1][0] == [(4, "dsp", True), (4, "dsp", False)]
     args = parser.parse_args(["pnr", "--multipliers", "dsp", "-o", str(tmp_path)])
     args.run(args)
     assert calls[-1][0] == [run for run in bench_pnr.RUNS if run[1] == "dsp"]
+    args = parser.parse_args(["pnr", "--product-register", "off", "-o", str(tmp_path)])
+    args.run(args)
+    assert calls[-1][0] == [run for run in bench_pnr.RUNS if not run[2]]
 
 
 def test_bench_flow_usage_errors(tmp_path):

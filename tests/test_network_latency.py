@@ -24,9 +24,10 @@ SEED = 20261123
 
 
 def timing(rows: int, cols: int, dataflow: str = "os", group: int = 1,
-           depth: int | None = None) -> ArrayTiming:
-    return ArrayTiming(rows, cols, dataflow, depth or full_speed_depth(rows, cols, dataflow),
-                       group=group)
+           depth: int | None = None, pe_latency: int = 1) -> ArrayTiming:
+    return ArrayTiming(rows, cols, dataflow,
+                       depth or full_speed_depth(rows, cols, dataflow, pe_latency),
+                       group=group, pe_latency=pe_latency)
 
 
 def random_layers(rng: random.Random, count: int) -> list[LayerSpec]:
@@ -69,10 +70,11 @@ def test_ws_formula_by_hand() -> None:
     assert ws_gemms_cycles(timing(4, 3, "ws"), [Gemm(7, 4, 3)]) == 7 + 8 + 3 + 2
 
 
+@pytest.mark.parametrize("pe_latency", [1, 2])
 @pytest.mark.parametrize("rows,cols", [(1, 1), (2, 2), (2, 5), (4, 3), (3, 8), (8, 8)])
-def test_os_layers_match_schedule(rows: int, cols: int) -> None:
+def test_os_layers_match_schedule(rows: int, cols: int, pe_latency: int) -> None:
     rng = random.Random(SEED + rows * 31 + cols)
-    t = timing(rows, cols)
+    t = timing(rows, cols, pe_latency=pe_latency)
     for layer in random_layers(rng, 30):
         if layer.kernel[0] != layer.kernel[1] and rows > cols:
             continue
@@ -82,18 +84,20 @@ def test_os_layers_match_schedule(rows: int, cols: int) -> None:
 @pytest.mark.parametrize("rows,cols,group", [(1, 1, 1), (2, 2, 1), (2, 5, 1), (4, 3, 1),
                                              (3, 8, 1), (2, 2, 2), (4, 2, 4), (2, 4, 8),
                                              (3, 3, 16)])
-def test_ws_gemms_match_schedule(rows: int, cols: int, group: int) -> None:
+@pytest.mark.parametrize("pe_latency", [1, 2])
+def test_ws_gemms_match_schedule(rows: int, cols: int, group: int, pe_latency: int) -> None:
     rng = random.Random(SEED + rows * 7 + cols * 3 + group)
-    t = timing(rows, cols, "ws", group)
+    t = timing(rows, cols, "ws", group, pe_latency=pe_latency)
     for _ in range(40):
         m, k, n = rng.randint(1, 30), rng.randint(1, 70), rng.randint(1, 12)
         assert ws_gemms_cycles(t, [Gemm(m, k, n)]) == gemm_cycles(t, m, k, n), (SEED, m, k, n)
 
 
 @pytest.mark.parametrize("rows,cols,group", [(2, 3, 1), (4, 4, 1), (3, 5, 2), (4, 2, 4)])
-def test_ws_layers_match_schedule(rows: int, cols: int, group: int) -> None:
+@pytest.mark.parametrize("pe_latency", [1, 2])
+def test_ws_layers_match_schedule(rows: int, cols: int, group: int, pe_latency: int) -> None:
     rng = random.Random(SEED + rows + cols + group)
-    t = timing(rows, cols, "ws", group)
+    t = timing(rows, cols, "ws", group, pe_latency=pe_latency)
     layers = [x for x in random_layers(rng, 40) if x.kernel[0] == x.kernel[1]]
     for layer in layers:
         steps = ws_layer_steps(t, layer)

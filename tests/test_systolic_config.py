@@ -49,6 +49,8 @@ def test_non_square_and_single_pe_arrays_are_allowed():
     ({"pe": "4:4", "dataflow": "ws"}, "pe"),
     ({"pe": "0:4", "dataflow": "ws"}, "pe"),
     ({"pe": "sparse", "dataflow": "ws"}, "pe"),
+    ({"product_register": 1}, "product_register"),
+    ({"product_register": True, "fuse": True}, "product_register"),
 ])
 def test_bad_parameters_name_the_parameter(changes, parameter):
     values = {**BASE.to_dict(), "acc_width": None, "result_depth": None, **changes}
@@ -77,8 +79,18 @@ def test_names_differ_whenever_the_hardware_does():
     variants = [BASE, replace(BASE, signed=False), replace(BASE, dataflow="ws", result_depth=None),
                 replace(BASE, acc_width=20, overflow="wrap"),
                 replace(BASE, acc_width=20, overflow="saturate"),
-                replace(BASE, result_depth=20), replace(BASE, input_width=4)]
+                replace(BASE, result_depth=20), replace(BASE, input_width=4),
+                replace(BASE, product_register=True, result_depth=None)]
     assert len({v.name for v in variants}) == len(variants)
+
+
+def test_a_product_register_adds_a_cycle_and_a_fifo_row():
+    plain = SystolicConfig(rows=4, cols=3)
+    piped = SystolicConfig(rows=4, cols=3, product_register=True)
+    assert (plain.pe_latency, piped.pe_latency) == (1, 2)
+    assert piped.result_depth == plain.result_depth + 1
+    assert piped.name == plain.name + "_preg"
+    assert SystolicConfig.from_dict(piped.to_dict()) == piped
 
 
 def test_nm_sparse_pes_are_named_and_group_m_activations():

@@ -12,23 +12,31 @@ from accelgen.sim.systolic_cycles import ArrayTiming, gemm_cycles, gemm_schedule
 SHAPES = [(1, 1), (2, 3), (3, 2), (4, 4), (8, 8), (4, 16), (16, 4)]
 
 
-def _timing(rows: int, cols: int, dataflow: str, depth: int | None = None) -> ArrayTiming:
-    cfg = SystolicConfig(rows=rows, cols=cols, dataflow=dataflow, result_depth=depth)
-    return ArrayTiming(rows, cols, dataflow, cfg.result_depth)
+def _timing(rows: int, cols: int, dataflow: str, depth: int | None = None,
+            product_register: bool = False) -> ArrayTiming:
+    cfg = SystolicConfig(rows=rows, cols=cols, dataflow=dataflow, result_depth=depth,
+                         product_register=product_register)
+    return ArrayTiming(rows, cols, dataflow, cfg.result_depth, pe_latency=cfg.pe_latency)
 
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
 @pytest.mark.parametrize("k", [1, 5, 64])
-def test_one_output_stationary_tile(rows, cols, k):
-    # K steps, then rows+cols+1 stages to the FIFO, rows rows out, 2 FIFO stages.
-    assert gemm_cycles(_timing(rows, cols, "os"), rows, k, cols) == k + 2 * rows + cols + 2
+@pytest.mark.parametrize("product_register", [False, True])
+def test_one_output_stationary_tile(rows, cols, k, product_register):
+    # K steps, then rows+cols+1 stages to the FIFO (one more with a product register), rows
+    # rows out, 2 FIFO stages.
+    timing = _timing(rows, cols, "os", product_register=product_register)
+    assert gemm_cycles(timing, rows, k, cols) == k + 2 * rows + cols + 2 + product_register
 
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
 @pytest.mark.parametrize("m", [1, 7, 50])
-def test_one_weight_stationary_pass(rows, cols, m):
-    # rows weight steps, m activations, rows+cols stages to the FIFO, 2 FIFO stages.
-    assert gemm_cycles(_timing(rows, cols, "ws"), m, rows, cols) == m + 2 * rows + cols + 2
+@pytest.mark.parametrize("product_register", [False, True])
+def test_one_weight_stationary_pass(rows, cols, m, product_register):
+    # rows weight steps, m activations, rows+cols stages to the FIFO (one more with a product
+    # register), 2 FIFO stages.
+    timing = _timing(rows, cols, "ws", product_register=product_register)
+    assert gemm_cycles(timing, m, rows, cols) == m + 2 * rows + cols + 2 + product_register
 
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
@@ -49,11 +57,21 @@ def test_short_reductions_wait_for_the_drain(rows, cols):
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
 @pytest.mark.parametrize("dataflow", ["os", "ws"])
-def test_default_result_depth_never_holds_the_array_back(rows, cols, dataflow):
-    unlimited = ArrayTiming(rows, cols, dataflow, 10**6)
-    default = _timing(rows, cols, dataflow)
-    for m, k, n in [(4 * rows, rows, 4 * cols), (3, 2 * rows + 1, 2 * cols), (rows, 1, 5 * cols)]:
+@pytest.mark.parametrize("product_register", [False, True])
+def test_default_result_depth_never_holds_the_array_back(rows, cols, dataflow,
+                                                          product_register):
+    default = _timing(rows, cols, dataflow, product_register=product_register)
+    unlimited = ArrayTiming(rows, cols, dataflow, 10**6, pe_latency=default.pe_latency)
+    shallower = ArrayTiming(rows, cols, dataflow, default.result_depth - 1,
+                            pe_latency=default.pe_latency)
+    shapes = [(4 * rows, rows, 4 * cols), (3, 2 * rows + 1, 2 * cols), (rows, 1, 5 * cols),
+              (8 * rows, rows, cols), (16, 1, cols)]
+    for m, k, n in shapes:
         assert gemm_cycles(default, m, k, n) == gemm_cycles(unlimited, m, k, n)
+    # ... and it is the smallest such depth: one row less costs cycles on some shape.
+    if shallower.result_depth >= max(3, shallower.results_per_step):
+        assert any(gemm_cycles(shallower, m, k, n) > gemm_cycles(unlimited, m, k, n)
+                   for m, k, n in shapes)
 
 
 def test_a_small_result_fifo_costs_cycles_but_the_model_still_counts_them():

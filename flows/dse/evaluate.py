@@ -278,7 +278,8 @@ def check_point(cfg: SystolicConfig, layers: tuple[LayerSpec, ...],
 
 
 def _timing(cfg: SystolicConfig) -> ArrayTiming:
-    return ArrayTiming(cfg.rows, cfg.cols, cfg.dataflow.value, cfg.result_depth, group=cfg.group)
+    return ArrayTiming(cfg.rows, cfg.cols, cfg.dataflow.value, cfg.result_depth, group=cfg.group,
+                       pe_latency=cfg.pe_latency)
 
 
 def latency_figures(cfg: SystolicConfig, layers: tuple[LayerSpec, ...],

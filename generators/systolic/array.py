@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -41,7 +41,8 @@ class SystolicArray(wiring.Component):
     earliest, and a tile's last step is accepted at least ``rows`` cycles after the previous
     tile's. Weight-stationary timing: each activation step gives one result row
     ``rows + cols + 2`` cycles later; a weight load may start ``cols - 1`` cycles after the
-    activation that committed the previous weights. ``accelgen.sim.cycles`` models all of this.
+    activation that committed the previous weights. A product register (``product_register``)
+    adds one cycle to both latencies. ``accelgen.sim.systolic_cycles`` models all of this.
 
     ``operands.ready`` depends combinationally on ``operands.payload`` (``last`` or ``kind``),
     never on ``operands.valid``, so a source may not wait for ``ready`` before presenting a step.
@@ -178,8 +179,10 @@ class SystolicArray(wiring.Component):
         north = Signal(data.ArrayLayout(north_shape, cols), reset_less=True)
         with m.If(accept):
             m.d.sync += north.eq(payload.b if os_flow else payload.psum)
-        m.submodules.column_skew = column_skew = DelayLines(north_shape, range(cols),
-                                                            reset_less=True)
+        # A weight-stationary partial sum meets its products after the PE's multiplier stage.
+        psum_wait = 0 if os_flow else cfg.pe_latency - 1
+        m.submodules.column_skew = column_skew = DelayLines(
+            north_shape, [j + psum_wait for j in range(cols)], reset_less=True)
         m.d.comb += column_skew.i.eq(north)
 
         if not os_flow:
@@ -245,10 +248,25 @@ class SystolicArray(wiring.Component):
         def output_stage():
             return m.If(flow) if cfg.fuse else contextlib.nullcontext()
 
+        # The bottom row's step control, as old as the sums its PEs are adding this cycle.
+        bottom_last_step = bottom.last_step if os_flow else None
+        bottom_psum_valid = None if os_flow else bottom.psum_valid[cols - 1]
+        bottom_psum_last = None if os_flow else bottom.psum_last[cols - 1]
+        if cfg.pe_latency > 1:
+            m.submodules.bottom_control = bottom_control = DelayLines(
+                data.ArrayLayout(1, cols if os_flow else 2), [cfg.pe_latency - 1])
+            if os_flow:
+                m.d.comb += bottom_control.i[0].eq(bottom_last_step)
+                bottom_last_step = bottom_control.o[0]
+            else:
+                m.d.comb += bottom_control.i[0].eq(Cat(bottom_psum_valid, bottom_psum_last))
+                bottom_psum_valid = bottom_control.o[0][0]
+                bottom_psum_last = bottom_control.o[0][1]
+
         if os_flow:
             for j in range(cols):
                 drain_start = Signal(name=f"drain_start_{j}")
-                m.d.comb += drain_start.eq(bottom.last_step[j])
+                m.d.comb += drain_start.eq(bottom_last_step[j])
                 for row in grid:
                     m.d.comb += row.drain_start[j].eq(drain_start)
             # Every column drains `rows` results, the last column last of all.
@@ -256,7 +274,7 @@ class SystolicArray(wiring.Component):
             with output_stage():
                 for j in range(cols):
                     m.d.sync += south[j].eq(bottom.south.drain[j])
-                with m.If(bottom.last_step[cols - 1]):
+                with m.If(bottom_last_step[cols - 1]):
                     m.d.sync += remaining.eq(rows)
                 with m.Elif(remaining != 0):
                     m.d.sync += remaining.eq(remaining - 1)
@@ -267,8 +285,8 @@ class SystolicArray(wiring.Component):
         else:
             m.d.comb += [
                 south.eq(bottom.south.psum),
-                south_valid.eq(bottom.psum_valid[cols - 1]),
-                south_last.eq(bottom.psum_last[cols - 1]),
+                south_valid.eq(bottom_psum_valid),
+                south_last.eq(bottom_psum_last),
             ]
         m.submodules.deskew = deskew = DelayLines(
             acc_shape(cfg), [cols - 1 - j for j in range(cols)], reset_less=True,

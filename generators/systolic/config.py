@@ -84,6 +84,12 @@ class SystolicConfig:
 
     ``requantize`` adds a requantized copy ``q`` of every result row (``input_width`` bits),
     shifted by an amount each result-producing step carries, in GEMM and FuSe mode alike.
+
+    ``product_register`` puts a register between each PE's multiplier and its adder. On an
+    FPGA the multiply then ends at a register instead of running on through the accumulator,
+    so no clock path holds both a DSP block and the routes into and out of it plus an adder;
+    every result arrives one cycle later. Not with
+    ``fuse``: a FuSe row pauses on bubbles, and the pause logic assumes a one-cycle PE.
     """
 
     rows: int
@@ -100,6 +106,7 @@ class SystolicConfig:
     fuse: bool = False
     max_kernel: int = 7
     requantize: Rounding = Rounding.NONE
+    product_register: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -131,6 +138,11 @@ class SystolicConfig:
             _require(self.rows <= self.cols, "fuse",
                      f"FuSe mode needs rows <= cols (row i's inputs ride column i's skew "
                      f"line), got {self.rows}x{self.cols}")
+        _require(isinstance(self.product_register, bool), "product_register",
+                 f"must be true or false, got {self.product_register!r}")
+        _require(not (self.product_register and self.fuse), "product_register",
+                 "not available with fuse=true (a FuSe row pauses on bubbles, and its pause "
+                 "logic assumes single-cycle PEs)")
         if self.pe != "dense":
             kept, group = _parse_nm(self.pe)
             _require(self.dataflow is Dataflow.WEIGHT_STATIONARY, "pe",
@@ -191,13 +203,19 @@ class SystolicConfig:
         return max(3, self.rows if self.dataflow is Dataflow.OUTPUT_STATIONARY else 1)
 
     @property
+    def pe_latency(self) -> int:
+        """Cycles from a step's operands reaching a PE to its sum leaving that PE."""
+        return 2 if self.product_register else 1
+
+    @property
     def default_result_depth(self) -> int:
         # The smallest depth at which an always-ready consumer never holds the array back:
         # every result row in flight between admission and delivery needs a reserved slot.
         # (Found with the cycle model over tile shapes; see tests/test_systolic_model.py.)
+        extra = self.pe_latency - 1
         if self.dataflow is Dataflow.OUTPUT_STATIONARY:
-            return 2 * self.rows + self.cols + 3
-        return self.rows + self.cols + 3
+            return 2 * self.rows + self.cols + 3 + extra
+        return self.rows + self.cols + 3 + extra
 
     @property
     def name(self) -> str:
@@ -216,6 +234,8 @@ class SystolicConfig:
             name += "_fuse"
         if self.requantize is not Rounding.NONE:
             name += "_rq" + {"half_even": "he", "half_up": "hu"}[self.requantize.value]
+        if self.product_register:
+            name += "_preg"
         return name
 
     @property

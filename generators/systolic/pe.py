@@ -20,13 +20,33 @@ from .links import (
 __all__ = ["OutputStationaryPE", "SparseWeightStationaryPE", "WeightStationaryPE"]
 
 
+def pipeline_product(m: Module, cfg: SystolicConfig, products: list[Value], *control: Value
+                     ) -> tuple[list[Value], ...]:
+    """``products`` and the step's ``control`` bits as the adder sees them: unchanged, or one
+    cycle later from registers when ``cfg.product_register`` is set."""
+    if not cfg.product_register:
+        return (products, *control)
+    registered = []
+    for index, product in enumerate(products):
+        held = Signal(product.shape(), name=f"product_{index}", reset_less=True)
+        m.d.sync += held.eq(product)
+        registered.append(held)
+    delayed = []
+    for index, bit in enumerate(control):
+        held = Signal(name=f"control_{index}")
+        m.d.sync += held.eq(bit)
+        delayed.append(held)
+    return (registered, *delayed)
+
+
 class OutputStationaryPE(wiring.Component):
     """Keeps one element of C and accumulates it over the reduction steps that pass through.
 
     Every link output is registered: a step entering on ``west``/``north`` leaves on
     ``east``/``south`` one cycle later. On the tile's ``last`` step the finished sum moves into
     the drain register and the accumulator restarts at zero, so the next tile can stream in
-    while this one drains.
+    while this one drains. With a product register the sum and the drain capture happen one
+    cycle later than the step; ``drain_start`` must then be one cycle later too.
 
     Members
     -------
@@ -76,9 +96,11 @@ class OutputStationaryPE(wiring.Component):
         else:
             right = self.north.b
             step = self.west.valid
-        total = accumulate(cfg, acc, self.west.a * right)
+        product, step, last = pipeline_product(m, cfg, [self.west.a * right], step,
+                                               self.west.last)
+        total = accumulate(cfg, acc, product[0])
         with m.If(step):
-            m.d.sync += acc.eq(Mux(self.west.last, 0, total))
+            m.d.sync += acc.eq(Mux(last, 0, total))
 
         # Row i shifts for i+1 cycles after drain_start: enough to pass every sum above it
         # south, and no longer than the earliest next tile may capture (the cycle model's
@@ -92,7 +114,7 @@ class OutputStationaryPE(wiring.Component):
             shift = take & self.flow
         else:
             m.d.sync += take.eq(self.drain_start | self.north.take)
-        with m.If(step & self.west.last):
+        with m.If(step & last):
             m.d.sync += drain.eq(total)
         with m.Elif(shift):
             m.d.sync += drain.eq(self.north.drain)
@@ -122,7 +144,8 @@ class WeightStationaryPE(wiring.Component):
     Weights are double-buffered: the weight bus fills the shadow register while the active
     weight is in use, and the first activation after a load carries ``commit``, which makes
     this PE switch to the shadow weight exactly when that activation reaches it. Partial sums
-    leave on ``south`` one cycle after their operands arrive.
+    leave on ``south`` ``cfg.pe_latency`` cycles after their operands arrive (one, or two with
+    a product register), while activations and control leave on ``east`` after one.
 
     Every PE is the same module, whatever its row: the weight's row number is relative.
     """
@@ -153,8 +176,9 @@ class WeightStationaryPE(wiring.Component):
         with m.If(self.north.weight_valid & (self.north.weight_row == 0)):
             m.d.sync += shadow.eq(self.north.weight)
 
+        (products,) = pipeline_product(m, cfg, self.products(self.west.a, weight))
         m.d.sync += [
-            self.south.psum.eq(self.multiply_accumulate(self.north.psum, self.west.a, weight)),
+            self.south.psum.eq(self.add_products(self.north.psum, products)),
             self.south.weight.eq(self.north.weight),
             self.south.weight_valid.eq(self.north.weight_valid),
             # Wraps below zero; the link holds 0..rows, so a weight cannot reach zero twice
@@ -167,8 +191,13 @@ class WeightStationaryPE(wiring.Component):
         ]
         return m
 
-    def multiply_accumulate(self, psum: Value, activation, weight) -> Value:
-        return accumulate(self._cfg, psum, activation * weight)
+    def products(self, activation, weight) -> list[Value]:
+        return [activation * weight]
+
+    def add_products(self, psum: Value, products: list[Value]) -> Value:
+        for product in products:
+            psum = accumulate(self._cfg, psum, product)
+        return psum
 
 
 class SparseWeightStationaryPE(WeightStationaryPE):
@@ -181,7 +210,5 @@ class SparseWeightStationaryPE(WeightStationaryPE):
     sum.
     """
 
-    def multiply_accumulate(self, psum: Value, activation, weight) -> Value:
-        for pair in weight:
-            psum = accumulate(self._cfg, psum, pair.value * activation[pair.index])
-        return psum
+    def products(self, activation, weight) -> list[Value]:
+        return [pair.value * activation[pair.index] for pair in weight]
