@@ -275,3 +275,28 @@ def test_sampler_benchmark(workload: str, tmp_path: Path) -> None:
     assert synthesis["workers"] == 1 and synthesis["failed"] == 0
     assert synthesis["scored"] + synthesis["answered_from_earlier_trials"] == 3
     assert (tmp_path / "results" / "dse_hypervolume.png").is_file()
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"ACCELGEN_DSE_GRACE_S": "soon"}, r"ACCELGEN_DSE_GRACE_S: must be a whole number"),
+    ({"ACCELGEN_DSE_HEARTBEAT_S": "0"}, r"ACCELGEN_DSE_HEARTBEAT_S: must be a whole number"),
+    ({"ACCELGEN_DSE_HEARTBEAT_S": "5", "ACCELGEN_DSE_GRACE_S": "5"}, r"must exceed the heartbeat"),
+])
+def test_bad_liveness_settings_are_named(env, message, monkeypatch):
+    from accelgen.flows.dse.engine import liveness_seconds
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(DseError, match=message):
+        liveness_seconds()
+
+
+def test_liveness_defaults_and_overrides(monkeypatch):
+    from accelgen.flows.dse.engine import GRACE_S, HEARTBEAT_S, liveness_seconds
+
+    monkeypatch.delenv("ACCELGEN_DSE_HEARTBEAT_S", raising=False)
+    monkeypatch.delenv("ACCELGEN_DSE_GRACE_S", raising=False)
+    assert liveness_seconds() == (HEARTBEAT_S, GRACE_S)
+    monkeypatch.setenv("ACCELGEN_DSE_HEARTBEAT_S", "2")
+    monkeypatch.setenv("ACCELGEN_DSE_GRACE_S", "9")
+    assert liveness_seconds() == (2, 9)

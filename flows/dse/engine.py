@@ -12,8 +12,10 @@ default, any SQLAlchemy URL) holds every completed trial the moment it completes
 Resuming: run again with the same study and storage. Trials a killed coordinator left running
 are failed and their points queued again: immediately when the study lives in the default
 SQLite file (a lock file proves no other coordinator uses it), else once their heartbeat is
-older than :data:`GRACE_S`. ``trials`` counts scored trials (complete, or failed by a tool),
-not rejected ones; at most ``REJECT_FACTOR * trials`` points are rejected before the run stops.
+older than :data:`GRACE_S` (``ACCELGEN_DSE_HEARTBEAT_S`` and ``ACCELGEN_DSE_GRACE_S`` change
+the heartbeat interval and the grace, e.g. for a cluster with slow links). ``trials`` counts
+scored trials (complete, or failed by a tool), not rejected ones; at most
+``REJECT_FACTOR * trials`` points are rejected before the run stops.
 A resumed study must keep its workload, objectives, constraints, space and tools; its sampler
 is seeded with ``seed`` plus the number of trials already in the study, so a resumed run does
 not replay the first run's proposals.
@@ -64,6 +66,25 @@ __all__ = [
 
 HEARTBEAT_S = 5
 GRACE_S = 20
+
+
+def liveness_seconds() -> tuple[int, int]:
+    """The heartbeat interval and the grace after which a silent trial is failed: the defaults
+    above, or ``ACCELGEN_DSE_HEARTBEAT_S`` / ``ACCELGEN_DSE_GRACE_S`` (whole seconds, as
+    Optuna's storage takes them)."""
+    values = []
+    for name, default in (("HEARTBEAT_S", HEARTBEAT_S), ("GRACE_S", GRACE_S)):
+        text = os.environ.get(f"ACCELGEN_DSE_{name}", "").strip()
+        value = int(text) if text.isdigit() else (default if not text else 0)
+        if value < 1:
+            raise DseError(f"ACCELGEN_DSE_{name}: must be a whole number of seconds >= 1, "
+                           f"got {text!r}")
+        values.append(value)
+    heartbeat, grace = values
+    if grace <= heartbeat:
+        raise DseError(f"ACCELGEN_DSE_GRACE_S: must exceed the heartbeat interval "
+                       f"({heartbeat} s), got {grace}")
+    return heartbeat, grace
 REJECT_FACTOR = 20
 
 
@@ -144,12 +165,13 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     import sqlalchemy
 
     sqlite = url.startswith("sqlite")
+    heartbeat, grace = liveness_seconds()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", FutureWarning)
         try:
             storage = optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                url, heartbeat_interval=heartbeat, grace_period=grace,
                 heartbeat_stale_trial_callback=_requeue,
                 engine_kwargs=None if sqlite else {"pool_pre_ping": True})
         except Exception as error:  # SQLAlchemy raises many kinds
@@ -185,7 +207,7 @@ def _exclusive(path: Path) -> Iterator[bool]:
 
 
 class _Heartbeat:
-    """Records heartbeats for this coordinator's running trials every :data:`HEARTBEAT_S`."""
+    """Records heartbeats for this coordinator's running trials every heartbeat interval."""
 
     def __init__(self, storage: optuna.storages.RDBStorage):
         self._storage = storage
@@ -205,7 +227,7 @@ class _Heartbeat:
             self._trials.discard(trial_id)
 
     def _run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._stop.wait(self._storage.get_heartbeat_interval() or HEARTBEAT_S):
             with self._lock:
                 trials = list(self._trials)
             for trial_id in trials:
@@ -524,9 +546,11 @@ def _loop(run: DseRun, workers: Any, rdb: optuna.storages.RDBStorage, trials: in
     heartbeat = _Heartbeat(rdb)
     rejected = 0
     refreshed = time.monotonic()
+    recheck = rdb.get_heartbeat_interval() or HEARTBEAT_S  # for other coordinators' dead trials
+    coordinator = f"{socket.gethostname()}:{os.getpid()}"
     try:
         while True:
-            if time.monotonic() - refreshed > GRACE_S:
+            if time.monotonic() - refreshed > recheck:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(study)
@@ -537,6 +561,9 @@ def _loop(run: DseRun, workers: Any, rdb: optuna.storages.RDBStorage, trials: in
                 with warnings.catch_warnings():  # heartbeats are ours, not Study.optimize's
                     warnings.simplefilter("ignore", UserWarning)
                     trial = study.ask(space.distributions)
+                # From here on a killed coordinator's trial goes stale and is run again.
+                heartbeat.add(trial._trial_id)
+                trial.set_user_attr("coordinator", coordinator)
                 point = space.point(trial.params)
                 trial.set_user_attr("point", point)
                 try:
@@ -546,6 +573,7 @@ def _loop(run: DseRun, workers: Any, rdb: optuna.storages.RDBStorage, trials: in
                     trial.set_user_attr("rejected", str(error))
                     trial.set_constraint("valid", 1.0)  # samplers learn to avoid it
                     study.tell(trial, state=TrialState.PRUNED)
+                    heartbeat.remove(trial._trial_id)
                     rejected += 1
                     run.rejected_here += 1
                     continue
@@ -556,12 +584,12 @@ def _loop(run: DseRun, workers: Any, rdb: optuna.storages.RDBStorage, trials: in
                 trial.set_user_attr("config", canonical)
                 if key in known:
                     _finish(run, trial, _stored_result(known[key]))
+                    heartbeat.remove(trial._trial_id)
                     scored += 1
                     run.cached_here += 1
                     if progress:
                         progress(scored, trials, {"cached": True, "name": cfg.name})
                     continue
-                heartbeat.add(trial._trial_id)
                 future = workers.submit(evaluate_point, point, layers, run.scoring)
                 pending[future] = (trial, key)
             if not pending:

@@ -154,6 +154,11 @@ class SystolicArray(wiring.Component):
 
         # Input register: the step accepted this cycle, or a bubble. Operand registers need
         # no reset: only the control bits, which say whether the operands mean anything.
+        # Operands and the bits that only matter with `valid` load whenever a step is offered,
+        # accepted or not: their enable is then an input, not the admission logic, which would
+        # otherwise drive the clock enable of every operand flip-flop (a path that grows with
+        # rows + cols and limits the clock of large arrays).
+        offered = self.operands.valid
         control_fields = {"valid": 1, "last": 1, "commit": 1}
         if cfg.fuse:
             control_fields["fuse"] = 1  # the last accepted step's mode, kept over bubbles
@@ -161,11 +166,12 @@ class SystolicArray(wiring.Component):
         step = Signal(control)
         step_a = Signal.like(payload.a, reset_less=True)
         m.d.sync += step.valid.eq(accept if os_flow else accept & ~is_weights)
-        with m.If(accept):
+        with m.If(offered):
             m.d.sync += [step_a.eq(payload.a), step.last.eq(payload.last)]
             if not os_flow:
                 m.d.sync += step.commit.eq(commit_pending)
-            if cfg.fuse:
+        if cfg.fuse:
+            with m.If(accept):
                 m.d.sync += step.fuse.eq(payload.fuse)
         m.submodules.row_skew = row_skew = DelayLines(input_lane(cfg), range(rows),
                                                       reset_less=True)
@@ -177,7 +183,7 @@ class SystolicArray(wiring.Component):
         # Operands entering each column's top, staggered by column.
         north_shape = column_operand(cfg) if os_flow else acc_shape(cfg)
         north = Signal(data.ArrayLayout(north_shape, cols), reset_less=True)
-        with m.If(accept):
+        with m.If(offered):
             m.d.sync += north.eq(payload.b if os_flow else payload.psum)
         # A weight-stationary partial sum meets its products after the PE's multiplier stage.
         psum_wait = 0 if os_flow else cfg.pe_latency - 1
@@ -190,7 +196,7 @@ class SystolicArray(wiring.Component):
             weight_valid = Signal()
             weight_row = Signal.like(next_weight_row)
             m.d.sync += weight_valid.eq(accept & is_weights)
-            with m.If(accept & is_weights):
+            with m.If(offered & is_weights):
                 m.d.sync += [weights.eq(payload.weights), weight_row.eq(next_weight_row)]
 
         # The grid: `rows` uses of one row module.
