@@ -2427,7 +2427,7 @@ module systolic_os_16x16_s8x8_acc28(operands__valid, results__ready, clk, rst, o
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$39 [2:1] = step[2:1];
     \$39 [0] = accept;
-    if (accept) begin
+    if (operands__valid) begin
       \$39 [1] = operands__payload[256];
     end
     if (rst) begin
@@ -2437,14 +2437,14 @@ module systolic_os_16x16_s8x8_acc28(operands__valid, results__ready, clk, rst, o
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$40  = i;
-    if (accept) begin
+    if (operands__valid) begin
       \$40  = operands__payload[127:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$41  = \i$20 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$41  = operands__payload[255:128];
     end
   end

@@ -2787,8 +2787,10 @@ module systolic_os_16x16_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, c
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$73 [3:1] = step[3:1];
     \$73 [0] = accept;
-    if (accept) begin
+    if (operands__valid) begin
       \$73 [1] = operands__payload[337];
+    end
+    if (accept) begin
       \$73 [3] = operands__payload[256];
     end
     if (rst) begin
@@ -2798,14 +2800,14 @@ module systolic_os_16x16_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, c
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$74  = i;
-    if (accept) begin
+    if (operands__valid) begin
       \$74  = operands__payload[127:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$75  = \i$22 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$75  = operands__payload[255:128];
     end
   end

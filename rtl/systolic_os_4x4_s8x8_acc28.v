@@ -457,7 +457,7 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$27 [2:1] = step[2:1];
     \$27 [0] = accept;
-    if (accept) begin
+    if (operands__valid) begin
       \$27 [1] = operands__payload[64];
     end
     if (rst) begin
@@ -467,14 +467,14 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$28  = i;
-    if (accept) begin
+    if (operands__valid) begin
       \$28  = operands__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$29  = \i$20 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$29  = operands__payload[63:32];
     end
   end

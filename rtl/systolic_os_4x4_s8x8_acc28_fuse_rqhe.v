@@ -627,8 +627,10 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$49 [3:1] = step[3:1];
     \$49 [0] = accept;
-    if (accept) begin
+    if (operands__valid) begin
       \$49 [1] = operands__payload[85];
+    end
+    if (accept) begin
       \$49 [3] = operands__payload[64];
     end
     if (rst) begin
@@ -638,14 +640,14 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$50  = i;
-    if (accept) begin
+    if (operands__valid) begin
       \$50  = operands__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$51  = \i$22 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$51  = operands__payload[63:32];
     end
   end

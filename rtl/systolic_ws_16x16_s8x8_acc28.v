@@ -2699,7 +2699,7 @@ module systolic_ws_16x16_s8x8_acc28(operands__valid, results__ready, clk, rst, o
   assign \$30  = ~ \$29 ;
   assign \$31  = accept & \$30 ;
   assign \$33  = accept & \$32 ;
-  assign \$35  = accept & \$34 ;
+  assign \$35  = operands__valid & \$34 ;
   always @(posedge clk)
     weight_cooldown <= \$69 ;
   always @(posedge clk)
@@ -3112,7 +3112,7 @@ module systolic_ws_16x16_s8x8_acc28(operands__valid, results__ready, clk, rst, o
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$73 [2:1] = step[2:1];
     \$73 [0] = \$31 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$73 [1] = operands__payload[705];
       \$73 [2] = commit_pending;
     end
@@ -3123,14 +3123,14 @@ module systolic_ws_16x16_s8x8_acc28(operands__valid, results__ready, clk, rst, o
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$74  = i;
-    if (accept) begin
+    if (operands__valid) begin
       \$74  = operands__payload[127:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$75  = \i$20 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$75  = operands__payload[703:256];
     end
   end

@@ -419,7 +419,7 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   assign \$30  = ~ \$29 ;
   assign \$31  = accept & \$30 ;
   assign \$33  = accept & \$32 ;
-  assign \$35  = accept & \$34 ;
+  assign \$35  = operands__valid & \$34 ;
   \systolic_ws_4x4_s8x8_acc28.column_skew  column_skew (
     .clk(clk),
     .i(\i$20 ),
@@ -568,7 +568,7 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$49 [2:1] = step[2:1];
     \$49 [0] = \$31 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$49 [1] = operands__payload[177];
       \$49 [2] = commit_pending;
     end
@@ -579,14 +579,14 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$50  = i;
-    if (accept) begin
+    if (operands__valid) begin
       \$50  = operands__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$51  = \i$20 ;
-    if (accept) begin
+    if (operands__valid) begin
       \$51  = operands__payload[175:64];
     end
   end
