@@ -2,10 +2,10 @@
 
 Square int8 arrays are placed and routed with their multipliers in DSP blocks (while the
 largest device has enough: 156 MULT18X18D on an LFE5U-85F, so up to 12x12) and with
-multipliers built from LUTs and carry chains (while the LUTs fit), each with and without the
-PE's product register, so each series compares like with like. A systolic array's paths run
-from PE to neighbouring PE whatever the size, so its Fmax should not fall as it grows; where
-it does, the records' critical paths say why.
+multipliers built from LUTs and carry chains (while the LUTs fit), with 0, 1 or 2 register
+stages around each PE's multiplier, so each series compares like with like. A systolic
+array's paths run from PE to neighbouring PE whatever the size, so its Fmax should not fall
+as it grows; where it does, the records' critical paths say why.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from .toolchain import ToolError
 __all__ = ["RUNS", "run_pnr_benchmark"]
 
 MULTIPLIERS: dict[str, bool] = {"dsp": True, "lut": False}
-Run = tuple[int, str, bool]
+Run = tuple[int, str, int]
 RUNS: tuple[Run, ...] = (
-    (4, "dsp", True), (8, "dsp", True), (12, "dsp", True), (16, "dsp", True),
-    (4, "lut", True), (8, "lut", True), (16, "lut", True),
-    (4, "dsp", False), (8, "dsp", False), (12, "dsp", False),
+    (4, "dsp", 2), (8, "dsp", 2), (12, "dsp", 2), (16, "dsp", 2),
+    (4, "lut", 2), (8, "lut", 2), (16, "lut", 2),
+    (4, "dsp", 0), (8, "dsp", 0), (4, "dsp", 1), (8, "dsp", 1),
 )
-"""(size, multipliers, product_register) runs: DSP multipliers up to 12x12 (144 of the 85F's
-156 MULT18X18D); the 16x16 DSP run records why that size does not fit an ECP5 (found after
-synthesis, in minutes). LUT multipliers (Booth-encoded, about 160 LUT4 per int8 multiplier)
-go to 16x16, the size the DSPs cannot reach. Arrays with the product register are the
-series that should keep their Fmax; the ones without it show what the register buys."""
+"""(size, multipliers, multiplier_stages) runs: DSP multipliers up to 12x12 (144 of the
+85F's 156 MULT18X18D); the 16x16 DSP run records why that size does not fit an ECP5 (found
+after synthesis, in minutes). LUT multipliers (Booth-encoded, about 160 LUT4 per int8
+multiplier) go to 16x16, the size the DSPs cannot reach. Two multiplier stages is the series
+that should keep its Fmax; 0 and 1 show what each stage buys."""
 
 
 def _progress(message: str) -> None:
@@ -48,21 +48,21 @@ def _progress(message: str) -> None:
 
 
 def _label(run: Run) -> str:
-    size, multipliers, product_register = run
-    return f"{size}x{size} {multipliers}" + (" +product register" if product_register else "")
+    size, multipliers, stages = run
+    return f"{size}x{size} {multipliers}, {stages} multiplier stage{'' if stages == 1 else 's'}"
 
 
 def _key(record: dict[str, Any]) -> Run:
-    return (record["size"], record["multipliers"], bool(record.get("product_register")))
+    return (record["size"], record["multipliers"], record.get("multiplier_stages", 0))
 
 
 def _measure(run: Run, work: Path, target: str, seed: int) -> dict[str, Any]:
-    size, multipliers, product_register = run
-    cfg = SystolicConfig(rows=size, cols=size, dataflow="os", product_register=product_register)
+    size, multipliers, stages = run
+    cfg = SystolicConfig(rows=size, cols=size, dataflow="os", multiplier_stages=stages)
     v_path, _ = write_design(generate_systolic(cfg), work / "design")
     record: dict[str, Any] = {"size": size, "rows": size, "cols": size, "dataflow": "os",
                               "module": cfg.name, "multipliers": multipliers,
-                              "product_register": product_register}
+                              "multiplier_stages": stages}
     start = time.perf_counter()
     try:
         report = place_and_route(v_path, target, work / f"{size}-{multipliers}",
@@ -86,11 +86,9 @@ def _report(target: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         "context": machine_context(),
         "notes": {
             "design": "output-stationary int8 arrays, default parameters (28-bit accumulators), "
-                      "with and without product_register (a register between each PE's "
-                      "multiplier and adder)",
-            "lut_multipliers": "Booth-encoded by Yosys' booth pass before synth_ecp5 -nodsp "
-                               "(records from before that change have no "
-                               "'product_register' key and are not LUT records)",
+                      "multiplier_stages 0, 1 (product register) or 2 (operand and product "
+                      "registers)",
+            "lut_multipliers": "Booth-encoded by Yosys' booth pass before synth_ecp5 -nodsp",
             "harness": "inputs from one shift-register pin, outputs captured and folded by a "
                        "registered XOR tree to one pin (accelgen.generators.timing_harness)",
             "fmax_mhz": "nextpnr's achieved frequency for the clock, seed fixed, target "
@@ -100,7 +98,7 @@ def _report(target: str, records: list[dict[str, Any]]) -> dict[str, Any]:
             "date": "each record's own; the context is the last run's",
         },
         "records": sorted(records, key=lambda r: (r["multipliers"],
-                                                  bool(r.get("product_register")), r["size"])),
+                                                  r.get("multiplier_stages", 0), r["size"])),
     }
 
 
@@ -129,8 +127,8 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
         for run in runs:
             if tuple(run) in done:
                 continue
-            size, kind, product_register = run
-            work = Path(scratch) / f"{size}-{kind}-{int(product_register)}"
+            size, kind, stages = run
+            work = Path(scratch) / f"{size}-{kind}-{stages}"
             record = _measure(tuple(run), work, target, seed)
             record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             records.append(record)
@@ -139,8 +137,9 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
 
 
 def _run(text: str) -> Run:
-    size, kind, register = [*text.split(":"), "", ""][:3]
-    return int(size), kind, register == "preg"
+    """``SIZE:dsp|lut[:STAGES]``, as the module's command line takes runs."""
+    size, kind, stages = [*text.split(":"), "0"][:3]
+    return int(size), kind, int(stages)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,6 +44,11 @@ SYSTOLIC_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--requantize", {"choices": ["none", "half_even", "half_up"],
                       "help": "add requantized results: shift, round, saturate to "
                               "--input-width (default none)"}),
+    ("--multiplier-stages", {"type": int, "choices": [0, 1, 2],
+                             "help": "register stages around each PE's multiplier: 1 a product "
+                                     "register, 2 operand registers too; each adds a cycle "
+                                     "of latency and shortens the clock path (default 0; "
+                                     "not with --fuse)"}),
 ]
 
 
@@ -61,10 +66,6 @@ def add_systolic_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fuse", dest="fuse", action="store_true", default=None,
                        help="add the FuSe mode: 1-D depthwise convolutions, one per row (os, "
                             "rows <= cols)")
-    group.add_argument("--product-register", dest="product_register", action="store_true",
-                       default=None,
-                       help="register each PE's product before its adder: a shorter clock "
-                            "path, one cycle more per result (not with --fuse)")
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -92,8 +93,6 @@ def systolic_config(args: argparse.Namespace) -> SystolicConfig:
         values["signed"] = args.signed
     if args.fuse is not None:
         values["fuse"] = args.fuse
-    if args.product_register is not None:
-        values["product_register"] = args.product_register
     missing = [key for key in ("rows", "cols") if key not in values]
     if missing and not set(values) - set(SystolicConfig.__dataclass_fields__):
         raise UsageError(f"--{missing[0]}: required (or give it in --config)")
@@ -148,7 +147,6 @@ def flat(lists: list[list[Any]] | None) -> list[Any] | None:
 def systolic_given(args: argparse.Namespace) -> bool:
     keys = [flag[2:].replace("-", "_") for flag, _ in SYSTOLIC_OPTIONS]
     return (args.config is not None or args.signed is not None or args.fuse is not None
-            or args.product_register is not None
             or any(getattr(args, key) is not None for key in keys))
 
 

@@ -147,9 +147,9 @@ def add_flow_commands(commands: Any) -> None:
     """``pnr``, ``area``, ``power`` and ``export``."""
     pnr = commands.add_parser("pnr", help="place and route in a timing harness (nextpnr)")
     pnr.add_argument("file", type=Path)
-    pnr.add_argument("--product-register", choices=["on", "off", "both"],
-                     help="arrays with, without or with and without the PE product register "
-                          "(default: bench_pnr.RUNS, or on with --sizes)")
+    pnr.add_argument("--multiplier-stages", type=int_list, nargs="+",
+                     help="register stages around each PE multiplier, as 0 1 2 or 0,2 "
+                          "(default: bench_pnr.RUNS, or 2 with --sizes)")
     pnr.add_argument("--target", choices=["ecp5", "ice40"], default="ecp5")
     pnr.add_argument("--top", help="top module (default: the file's marked top module)")
     pnr.add_argument("--clock", help="clock input (default: clk, clock, ...)")
@@ -218,13 +218,15 @@ def _cmd_bench_pnr(args: argparse.Namespace) -> int:
     unknown = [kind for kind in kinds or [] if kind not in MULTIPLIERS]
     if unknown:
         raise UsageError(f"--multipliers: must be dsp or lut, got {unknown[0]!r}")
-    registers = {"on": [True], "off": [False], "both": [True, False]}.get(args.product_register)
+    stages = flat(args.multiplier_stages)
+    if stages is not None and any(count not in (0, 1, 2) for count in stages):
+        raise UsageError(f"--multiplier-stages: must be 0, 1 or 2, got {stages}")
     if sizes is None:
         runs = [run for run in RUNS if (kinds is None or run[1] in kinds)
-                and (registers is None or run[2] in registers)]
+                and (stages is None or run[2] in stages)]
     else:
-        runs = [(size, kind, register) for size in sizes for kind in kinds or list(MULTIPLIERS)
-                for register in registers or [True]]
+        runs = [(size, kind, count) for size in sizes for kind in kinds or list(MULTIPLIERS)
+                for count in stages or [2]]
     path = run_pnr_benchmark(writable_dir(args.output), runs, target=args.target,
                              seed=args.seed, keep_existing=not args.fresh)
     print(path)
@@ -260,9 +262,9 @@ def add_flow_benches(bench_kinds: Any) -> None:
                           "(default: bench_pnr.RUNS)")
     pnr.add_argument("--multipliers", type=name_list, nargs="+",
                      help="dsp, lut (default: DSPs where they fit, LUTs where those fit)")
-    pnr.add_argument("--product-register", choices=["on", "off", "both"],
-                     help="arrays with, without or with and without the PE product register "
-                          "(default: bench_pnr.RUNS, or on with --sizes)")
+    pnr.add_argument("--multiplier-stages", type=int_list, nargs="+",
+                     help="register stages around each PE multiplier, as 0 1 2 or 0,2 "
+                          "(default: bench_pnr.RUNS, or 2 with --sizes)")
     pnr.add_argument("--target", choices=["ecp5", "ice40"], default="ecp5")
     pnr.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
     pnr.add_argument("--fresh", action="store_true",

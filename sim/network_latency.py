@@ -27,8 +27,8 @@ Why the closed forms are exact (``result_depth`` at least the full-speed depth, 
   wait for the last activation and for ``cols - 1`` edges after the commit) or, when it waits
   for the previous tile's partial sums, ``rows + max(m, cols + 3)``; one activation per edge
   leaves at most ``rows + cols + 2`` rows pending.
-* A product register in every PE (``timing.pe_latency = 2``) adds one edge to every
-  result's delivery, to the partial-sum wait and to the full-speed FIFO depth.
+* Each multiplier pipeline stage in the PEs (``timing.pe_latency`` above 1) adds one edge to
+  every result's delivery, to the partial-sum wait and to the full-speed FIFO depth.
 
 ``tests/test_network_latency.py`` compares every formula with :func:`.systolic_cycles.schedule`.
 """
@@ -101,7 +101,7 @@ def os_tiles_cycles(rows: int, cols: int, runs: Iterable[tuple[int, int]],
 def ws_gemms_cycles(timing: ArrayTiming, gemms: Sequence[Gemm]) -> int:
     """Cycles of weight-stationary GEMMs streamed back to back in the driver's order."""
     rows, cols = timing.rows, timing.cols
-    extra = timing.pe_latency - 1  # a product register delays every partial sum
+    extra = timing.pe_latency - 1  # multiplier stages delay every partial sum
     start = rows  # edge of the current K tile's first activation
     previous_m: int | None = None  # activations of the previous K tile
     for gemm in gemms:

@@ -14,8 +14,8 @@ The hardware facts the model rests on (each is one register stage in the RTL):
 * weight-stationary: an activation's result row is written ``rows + cols`` edges after it;
   a weight step is accepted no earlier than ``cols - 1`` edges after the activation that
   committed the previous weights;
-* a product register between each PE's multiplier and adder (``pe_latency`` 2) adds one
-  edge to both write latencies and changes nothing else;
+* each multiplier pipeline stage in the PEs (``pe_latency`` 2 or 3) adds one edge to both
+  write latencies and changes nothing else;
 * the FIFO delivers a row two edges after it was written;
 * a FuSe-capable array switches between GEMM and FuSe steps only once the previous mode's
   steps have crossed the grid: a step whose mode differs from the previous step's is accepted
@@ -54,15 +54,15 @@ class ArrayTiming:
     dataflow: str  # "os" or "ws"
     result_depth: int
     group: int = 1  # reduction indices per array row per step: M for N:M sparse PEs
-    pe_latency: int = 1  # 2 with a register between each PE's multiplier and adder
+    pe_latency: int = 1  # 1 + the PEs' multiplier pipeline stages
 
     def __post_init__(self) -> None:
         if self.dataflow not in ("os", "ws"):
             raise ValueError(f"dataflow: must be os or ws, got {self.dataflow!r}")
         if self.group < 1 or (self.group > 1 and self.dataflow != "ws"):
             raise ValueError(f"group: must be 1, or > 1 with dataflow ws, got {self.group}")
-        if self.pe_latency not in (1, 2):
-            raise ValueError(f"pe_latency: must be 1 or 2, got {self.pe_latency}")
+        if self.pe_latency not in (1, 2, 3):
+            raise ValueError(f"pe_latency: must be 1, 2 or 3, got {self.pe_latency}")
         if self.rows < 1 or self.cols < 1:
             raise ValueError(f"rows and cols must be >= 1, got {self.rows}x{self.cols}")
         if self.result_depth < max(3, self.results_per_step):

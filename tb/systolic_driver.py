@@ -68,7 +68,7 @@ class SystolicHarness:
         self.group = self.sparsity[1] if self.sparsity else 1
         self.timing = ArrayTiming(self.rows, self.cols, self.dataflow, self.params["result_depth"],
                                   self.group,
-                                  pe_latency=2 if self.params.get("product_register") else 1)
+                                  pe_latency=1 + self.params.get("multiplier_stages", 0))
         self.fuse = bool(self.params.get("fuse", False))
         self.requantizes = self.params.get("requantize", "none") != "none"
         self.operands = PayloadCodec(description["streams"]["operands"]["payload"])

@@ -14,29 +14,28 @@ def test_pnr_benchmark_keeps_finished_runs_and_adds_new_ones(tmp_path, monkeypat
 
     def fake(run, work, target, seed):
         measured.append(run)
-        size, kind, register = run
-        return {"size": size, "multipliers": kind, "product_register": register,
+        size, kind, stages = run
+        return {"size": size, "multipliers": kind, "multiplier_stages": stages,
                 "fmax_mhz": 100.0 - size}
 
     monkeypatch.setattr(bench_pnr, "_measure", fake)
     monkeypatch.setattr(bench_pnr, "machine_context", lambda: {"cpu_count": 1})
-    path = bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", True), (4, "lut", True)])
-    assert measured == [(4, "dsp", True), (4, "lut", True)]
-    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", True), (8, "dsp", True),
-                                           (4, "dsp", False)])
-    assert measured[2:] == [(8, "dsp", True), (4, "dsp", False)]
+    path = bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", 2), (4, "lut", 2)])
+    assert measured == [(4, "dsp", 2), (4, "lut", 2)]
+    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", 2), (8, "dsp", 2), (4, "dsp", 0)])
+    assert measured[2:] == [(8, "dsp", 2), (4, "dsp", 0)]
     records = json.loads(path.read_text())["records"]
     assert [bench_pnr._key(r) for r in records] == [
-        (4, "dsp", False), (4, "dsp", True), (8, "dsp", True), (4, "lut", True)]
+        (4, "dsp", 0), (4, "dsp", 2), (8, "dsp", 2), (4, "lut", 2)]
     assert all("date" in r for r in records)
-    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", True)], keep_existing=False)
-    assert measured[4:] == [(4, "dsp", True)]
+    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", 2)], keep_existing=False)
+    assert measured[4:] == [(4, "dsp", 2)]
     assert len(json.loads(path.read_text())["records"]) == 1
 
 
 def test_pnr_benchmark_rejects_unknown_mappings(tmp_path):
     with pytest.raises(ValueError, match="dsp or lut"):
-        bench_pnr.run_pnr_benchmark(tmp_path, [(4, "bram", False)])
+        bench_pnr.run_pnr_benchmark(tmp_path, [(4, "bram", 0)])
 
 
 def _bench_parser():
@@ -59,18 +58,18 @@ def test_bench_pnr_arguments_select_runs(tmp_path, monkeypatch):
     args = parser.parse_args(["pnr", "--sizes", "4,8", "--multipliers", "lut", "--fresh",
                               "-o", str(tmp_path)])
     assert args.run(args) == 0
-    assert calls[-1] == ([(4, "lut", True), (8, "lut", True)],
+    assert calls[-1] == ([(4, "lut", 2), (8, "lut", 2)],
                          {"target": "ecp5", "seed": 1, "keep_existing": False})
     args = parser.parse_args(["pnr", "--sizes", "4", "--multipliers", "dsp",
-                              "--product-register", "both", "-o", str(tmp_path)])
+                              "--multiplier-stages", "2,0", "-o", str(tmp_path)])
     args.run(args)
-    assert calls[-1][0] == [(4, "dsp", True), (4, "dsp", False)]
+    assert calls[-1][0] == [(4, "dsp", 2), (4, "dsp", 0)]
     args = parser.parse_args(["pnr", "--multipliers", "dsp", "-o", str(tmp_path)])
     args.run(args)
     assert calls[-1][0] == [run for run in bench_pnr.RUNS if run[1] == "dsp"]
-    args = parser.parse_args(["pnr", "--product-register", "off", "-o", str(tmp_path)])
+    args = parser.parse_args(["pnr", "--multiplier-stages", "0", "-o", str(tmp_path)])
     args.run(args)
-    assert calls[-1][0] == [run for run in bench_pnr.RUNS if not run[2]]
+    assert calls[-1][0] == [run for run in bench_pnr.RUNS if run[2] == 0]
 
 
 def test_bench_flow_usage_errors(tmp_path):
@@ -79,6 +78,7 @@ def test_bench_flow_usage_errors(tmp_path):
     parser = _bench_parser()
     for argv, message in [(["pnr", "--multipliers", "bram"], "dsp or lut"),
                           (["pnr", "--sizes", "0"], ">= 1"),
+                          (["pnr", "--multiplier-stages", "3"], "0, 1 or 2"),
                           (["area-model", "--points", "nope"], "unknown point 'nope'")]:
         args = parser.parse_args([*argv, "-o", str(tmp_path)])
         with pytest.raises(UsageError, match=message):

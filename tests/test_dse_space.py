@@ -159,6 +159,6 @@ def test_the_example_space_with_every_parameter_is_valid() -> None:
     assert space.has_cache and {"input_width", "l1_kib", "max_kernel"} <= set(space.parameters)
     last = {name: p.values[-1] for name, p in space.parameters.items()}
     cfg, cache = point_configs(space.point({**last, "dataflow": "os", "pe": "dense",
-                                            "product_register": False}))
+                                            "multiplier_stages": 0}))
     assert cache is not None and cache.null_entries == 32 and cfg.rows == 32 and cfg.fuse
-    assert "product_register" in space.parameters
+    assert "multiplier_stages" in space.parameters

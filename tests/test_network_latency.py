@@ -70,7 +70,7 @@ def test_ws_formula_by_hand() -> None:
     assert ws_gemms_cycles(timing(4, 3, "ws"), [Gemm(7, 4, 3)]) == 7 + 8 + 3 + 2
 
 
-@pytest.mark.parametrize("pe_latency", [1, 2])
+@pytest.mark.parametrize("pe_latency", [1, 2, 3])
 @pytest.mark.parametrize("rows,cols", [(1, 1), (2, 2), (2, 5), (4, 3), (3, 8), (8, 8)])
 def test_os_layers_match_schedule(rows: int, cols: int, pe_latency: int) -> None:
     rng = random.Random(SEED + rows * 31 + cols)
@@ -84,7 +84,7 @@ def test_os_layers_match_schedule(rows: int, cols: int, pe_latency: int) -> None
 @pytest.mark.parametrize("rows,cols,group", [(1, 1, 1), (2, 2, 1), (2, 5, 1), (4, 3, 1),
                                              (3, 8, 1), (2, 2, 2), (4, 2, 4), (2, 4, 8),
                                              (3, 3, 16)])
-@pytest.mark.parametrize("pe_latency", [1, 2])
+@pytest.mark.parametrize("pe_latency", [1, 2, 3])
 def test_ws_gemms_match_schedule(rows: int, cols: int, group: int, pe_latency: int) -> None:
     rng = random.Random(SEED + rows * 7 + cols * 3 + group)
     t = timing(rows, cols, "ws", group, pe_latency=pe_latency)
@@ -94,7 +94,7 @@ def test_ws_gemms_match_schedule(rows: int, cols: int, group: int, pe_latency: i
 
 
 @pytest.mark.parametrize("rows,cols,group", [(2, 3, 1), (4, 4, 1), (3, 5, 2), (4, 2, 4)])
-@pytest.mark.parametrize("pe_latency", [1, 2])
+@pytest.mark.parametrize("pe_latency", [1, 2, 3])
 def test_ws_layers_match_schedule(rows: int, cols: int, group: int, pe_latency: int) -> None:
     rng = random.Random(SEED + rows + cols + group)
     t = timing(rows, cols, "ws", group, pe_latency=pe_latency)

@@ -49,8 +49,9 @@ def test_non_square_and_single_pe_arrays_are_allowed():
     ({"pe": "4:4", "dataflow": "ws"}, "pe"),
     ({"pe": "0:4", "dataflow": "ws"}, "pe"),
     ({"pe": "sparse", "dataflow": "ws"}, "pe"),
-    ({"product_register": 1}, "product_register"),
-    ({"product_register": True, "fuse": True}, "product_register"),
+    ({"multiplier_stages": 3}, "multiplier_stages"),
+    ({"multiplier_stages": True}, "multiplier_stages"),
+    ({"multiplier_stages": 1, "fuse": True}, "multiplier_stages"),
 ])
 def test_bad_parameters_name_the_parameter(changes, parameter):
     values = {**BASE.to_dict(), "acc_width": None, "result_depth": None, **changes}
@@ -80,16 +81,18 @@ def test_names_differ_whenever_the_hardware_does():
                 replace(BASE, acc_width=20, overflow="wrap"),
                 replace(BASE, acc_width=20, overflow="saturate"),
                 replace(BASE, result_depth=20), replace(BASE, input_width=4),
-                replace(BASE, product_register=True, result_depth=None)]
+                replace(BASE, multiplier_stages=1, result_depth=None),
+                replace(BASE, multiplier_stages=2, result_depth=None)]
     assert len({v.name for v in variants}) == len(variants)
 
 
-def test_a_product_register_adds_a_cycle_and_a_fifo_row():
+@pytest.mark.parametrize("stages", [1, 2])
+def test_each_multiplier_stage_adds_a_cycle_and_a_fifo_row(stages):
     plain = SystolicConfig(rows=4, cols=3)
-    piped = SystolicConfig(rows=4, cols=3, product_register=True)
-    assert (plain.pe_latency, piped.pe_latency) == (1, 2)
-    assert piped.result_depth == plain.result_depth + 1
-    assert piped.name == plain.name + "_preg"
+    piped = SystolicConfig(rows=4, cols=3, multiplier_stages=stages)
+    assert (plain.pe_latency, piped.pe_latency) == (1, 1 + stages)
+    assert piped.result_depth == plain.result_depth + stages
+    assert piped.name == plain.name + f"_ms{stages}"
     assert SystolicConfig.from_dict(piped.to_dict()) == piped
 
 

@@ -13,30 +13,30 @@ SHAPES = [(1, 1), (2, 3), (3, 2), (4, 4), (8, 8), (4, 16), (16, 4)]
 
 
 def _timing(rows: int, cols: int, dataflow: str, depth: int | None = None,
-            product_register: bool = False) -> ArrayTiming:
+            stages: int = 0) -> ArrayTiming:
     cfg = SystolicConfig(rows=rows, cols=cols, dataflow=dataflow, result_depth=depth,
-                         product_register=product_register)
+                         multiplier_stages=stages)
     return ArrayTiming(rows, cols, dataflow, cfg.result_depth, pe_latency=cfg.pe_latency)
 
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
 @pytest.mark.parametrize("k", [1, 5, 64])
-@pytest.mark.parametrize("product_register", [False, True])
-def test_one_output_stationary_tile(rows, cols, k, product_register):
-    # K steps, then rows+cols+1 stages to the FIFO (one more with a product register), rows
-    # rows out, 2 FIFO stages.
-    timing = _timing(rows, cols, "os", product_register=product_register)
-    assert gemm_cycles(timing, rows, k, cols) == k + 2 * rows + cols + 2 + product_register
+@pytest.mark.parametrize("stages", [0, 1, 2])
+def test_one_output_stationary_tile(rows, cols, k, stages):
+    # K steps, then rows+cols+1 stages to the FIFO (plus the multiplier stages), rows rows
+    # out, 2 FIFO stages.
+    timing = _timing(rows, cols, "os", stages=stages)
+    assert gemm_cycles(timing, rows, k, cols) == k + 2 * rows + cols + 2 + stages
 
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
 @pytest.mark.parametrize("m", [1, 7, 50])
-@pytest.mark.parametrize("product_register", [False, True])
-def test_one_weight_stationary_pass(rows, cols, m, product_register):
-    # rows weight steps, m activations, rows+cols stages to the FIFO (one more with a product
-    # register), 2 FIFO stages.
-    timing = _timing(rows, cols, "ws", product_register=product_register)
-    assert gemm_cycles(timing, m, rows, cols) == m + 2 * rows + cols + 2 + product_register
+@pytest.mark.parametrize("stages", [0, 1, 2])
+def test_one_weight_stationary_pass(rows, cols, m, stages):
+    # rows weight steps, m activations, rows+cols stages to the FIFO (plus the multiplier
+    # stages), 2 FIFO stages.
+    timing = _timing(rows, cols, "ws", stages=stages)
+    assert gemm_cycles(timing, m, rows, cols) == m + 2 * rows + cols + 2 + stages
 
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
@@ -57,10 +57,9 @@ def test_short_reductions_wait_for_the_drain(rows, cols):
 
 @pytest.mark.parametrize(("rows", "cols"), SHAPES)
 @pytest.mark.parametrize("dataflow", ["os", "ws"])
-@pytest.mark.parametrize("product_register", [False, True])
-def test_default_result_depth_never_holds_the_array_back(rows, cols, dataflow,
-                                                          product_register):
-    default = _timing(rows, cols, dataflow, product_register=product_register)
+@pytest.mark.parametrize("stages", [0, 1, 2])
+def test_default_result_depth_never_holds_the_array_back(rows, cols, dataflow, stages):
+    default = _timing(rows, cols, dataflow, stages=stages)
     unlimited = ArrayTiming(rows, cols, dataflow, 10**6, pe_latency=default.pe_latency)
     shallower = ArrayTiming(rows, cols, dataflow, default.result_depth - 1,
                             pe_latency=default.pe_latency)

@@ -41,8 +41,9 @@ class SystolicArray(wiring.Component):
     earliest, and a tile's last step is accepted at least ``rows`` cycles after the previous
     tile's. Weight-stationary timing: each activation step gives one result row
     ``rows + cols + 2`` cycles later; a weight load may start ``cols - 1`` cycles after the
-    activation that committed the previous weights. A product register (``product_register``)
-    adds one cycle to both latencies. ``accelgen.sim.systolic_cycles`` models all of this.
+    activation that committed the previous weights. Each multiplier stage
+    (``multiplier_stages``) adds one cycle to both latencies. ``accelgen.sim.systolic_cycles``
+    models all of this.
 
     ``operands.ready`` depends combinationally on ``operands.payload`` (``last`` or ``kind``),
     never on ``operands.valid``, so a source may not wait for ``ready`` before presenting a step.

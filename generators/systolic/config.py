@@ -85,11 +85,13 @@ class SystolicConfig:
     ``requantize`` adds a requantized copy ``q`` of every result row (``input_width`` bits),
     shifted by an amount each result-producing step carries, in GEMM and FuSe mode alike.
 
-    ``product_register`` puts a register between each PE's multiplier and its adder. On an
-    FPGA the multiply then ends at a register instead of running on through the accumulator,
-    so no clock path holds both a DSP block and the routes into and out of it plus an adder;
-    every result arrives one cycle later. Not with
-    ``fuse``: a FuSe row pauses on bubbles, and the pause logic assumes a one-cycle PE.
+    ``multiplier_stages`` pipelines each PE's multiplier: 0 multiplies and adds in one cycle;
+    1 puts a register between the multiplier and the adder; 2 also gives the multiplier
+    registers of its own on its operands. On an FPGA, 2 leaves a DSP block between two
+    registers that can sit beside it, so the clock no longer pays for routes between the DSP
+    and the array's operand registers, which grow with the array. Each stage delays every
+    result by one cycle and changes nothing else. Not with ``fuse``: a FuSe row pauses on
+    bubbles, and the pause logic assumes single-cycle PEs.
     """
 
     rows: int
@@ -106,7 +108,7 @@ class SystolicConfig:
     fuse: bool = False
     max_kernel: int = 7
     requantize: Rounding = Rounding.NONE
-    product_register: bool = False
+    multiplier_stages: int = 0
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -138,10 +140,11 @@ class SystolicConfig:
             _require(self.rows <= self.cols, "fuse",
                      f"FuSe mode needs rows <= cols (row i's inputs ride column i's skew "
                      f"line), got {self.rows}x{self.cols}")
-        _require(isinstance(self.product_register, bool), "product_register",
-                 f"must be true or false, got {self.product_register!r}")
-        _require(not (self.product_register and self.fuse), "product_register",
-                 "not available with fuse=true (a FuSe row pauses on bubbles, and its pause "
+        _require(self.multiplier_stages in (0, 1, 2)
+                 and not isinstance(self.multiplier_stages, bool), "multiplier_stages",
+                 f"must be 0, 1 or 2, got {self.multiplier_stages!r}")
+        _require(not (self.multiplier_stages and self.fuse), "multiplier_stages",
+                 "must be 0 with fuse=true (a FuSe row pauses on bubbles, and its pause "
                  "logic assumes single-cycle PEs)")
         if self.pe != "dense":
             kept, group = _parse_nm(self.pe)
@@ -205,7 +208,7 @@ class SystolicConfig:
     @property
     def pe_latency(self) -> int:
         """Cycles from a step's operands reaching a PE to its sum leaving that PE."""
-        return 2 if self.product_register else 1
+        return 1 + self.multiplier_stages
 
     @property
     def default_result_depth(self) -> int:
@@ -234,8 +237,8 @@ class SystolicConfig:
             name += "_fuse"
         if self.requantize is not Rounding.NONE:
             name += "_rq" + {"half_even": "he", "half_up": "hu"}[self.requantize.value]
-        if self.product_register:
-            name += "_preg"
+        if self.multiplier_stages:
+            name += f"_ms{self.multiplier_stages}"
         return name
 
     @property

@@ -20,23 +20,30 @@ from .links import (
 __all__ = ["OutputStationaryPE", "SparseWeightStationaryPE", "WeightStationaryPE"]
 
 
-def pipeline_product(m: Module, cfg: SystolicConfig, products: list[Value], *control: Value
-                     ) -> tuple[list[Value], ...]:
-    """``products`` and the step's ``control`` bits as the adder sees them: unchanged, or one
-    cycle later from registers when ``cfg.product_register`` is set."""
-    if not cfg.product_register:
-        return (products, *control)
-    registered = []
-    for index, product in enumerate(products):
-        held = Signal(product.shape(), name=f"product_{index}", reset_less=True)
-        m.d.sync += held.eq(product)
-        registered.append(held)
-    delayed = []
-    for index, bit in enumerate(control):
-        held = Signal(name=f"control_{index}")
-        m.d.sync += held.eq(bit)
-        delayed.append(held)
-    return (registered, *delayed)
+def delayed(m: Module, values: list[Value], stages: int, name: str, *,
+            reset_less: bool = False) -> list[Value]:
+    """``values`` as ``stages`` registers in a row deliver them (``stages`` may be 0)."""
+    for stage in range(stages):
+        held = []
+        for index, value in enumerate(values):
+            register = Signal(value.shape(), name=f"{name}_{stage}_{index}",  # keeps layouts
+                              reset_less=reset_less)
+            m.d.sync += register.eq(value)
+            held.append(register)
+        values = held
+    return values
+
+
+def multiplier_pipeline(m: Module, cfg: SystolicConfig, multiply, operands: list[Value],
+                        control: list[Value]) -> tuple[list[Value], list[Value]]:
+    """Products of ``multiply(*operands)`` and the step's ``control`` bits, as the adder sees
+    them after ``cfg.multiplier_stages`` register stages: operands first (stage 2), then
+    products (stages 1 and 2)."""
+    operand_stage = 1 if cfg.multiplier_stages == 2 else 0
+    operands = delayed(m, operands, operand_stage, "operand", reset_less=True)
+    products = delayed(m, multiply(*operands), min(cfg.multiplier_stages, 1), "product",
+                       reset_less=True)
+    return products, delayed(m, control, cfg.multiplier_stages, "control")
 
 
 class OutputStationaryPE(wiring.Component):
@@ -45,8 +52,8 @@ class OutputStationaryPE(wiring.Component):
     Every link output is registered: a step entering on ``west``/``north`` leaves on
     ``east``/``south`` one cycle later. On the tile's ``last`` step the finished sum moves into
     the drain register and the accumulator restarts at zero, so the next tile can stream in
-    while this one drains. With a product register the sum and the drain capture happen one
-    cycle later than the step; ``drain_start`` must then be one cycle later too.
+    while this one drains. Multiplier stages delay the sum and the drain capture by one cycle
+    each; ``drain_start`` must then be as late.
 
     Members
     -------
@@ -96,9 +103,9 @@ class OutputStationaryPE(wiring.Component):
         else:
             right = self.north.b
             step = self.west.valid
-        product, step, last = pipeline_product(m, cfg, [self.west.a * right], step,
-                                               self.west.last)
-        total = accumulate(cfg, acc, product[0])
+        products, (step, last) = multiplier_pipeline(
+            m, cfg, lambda a, b: [a * b], [self.west.a, right], [step, self.west.last])
+        total = accumulate(cfg, acc, products[0])
         with m.If(step):
             m.d.sync += acc.eq(Mux(last, 0, total))
 
@@ -144,8 +151,8 @@ class WeightStationaryPE(wiring.Component):
     Weights are double-buffered: the weight bus fills the shadow register while the active
     weight is in use, and the first activation after a load carries ``commit``, which makes
     this PE switch to the shadow weight exactly when that activation reaches it. Partial sums
-    leave on ``south`` ``cfg.pe_latency`` cycles after their operands arrive (one, or two with
-    a product register), while activations and control leave on ``east`` after one.
+    leave on ``south`` ``cfg.pe_latency`` cycles after their operands arrive (one more per
+    multiplier stage), while activations and control leave on ``east`` after one.
 
     Every PE is the same module, whatever its row: the weight's row number is relative.
     """
@@ -176,7 +183,7 @@ class WeightStationaryPE(wiring.Component):
         with m.If(self.north.weight_valid & (self.north.weight_row == 0)):
             m.d.sync += shadow.eq(self.north.weight)
 
-        (products,) = pipeline_product(m, cfg, self.products(self.west.a, weight))
+        products, _ = multiplier_pipeline(m, cfg, self.products, [self.west.a, weight], [])
         m.d.sync += [
             self.south.psum.eq(self.add_products(self.north.psum, products)),
             self.south.weight.eq(self.north.weight),
