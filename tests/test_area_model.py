@@ -1,5 +1,6 @@
 """The calibrated area model: composition, interpolation and caching with synthetic blocks, then
-real calibration against flat synthesis on a small family."""
+real calibration against flat synthesis on the int8 family the DSE tests score, sharing its
+blocks with them through the on-disk cache."""
 
 from __future__ import annotations
 
@@ -168,19 +169,24 @@ def test_tcam_composition(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_calibration_is_within_five_percent_of_flat_synthesis(tmp_path):
-    cfg = SystolicConfig(rows=3, cols=5, input_width=2, weight_width=2, max_k=4)
-    model = AreaModel(cache_dir=tmp_path / "cache")
-    record = validate(cfg, model, tmp_path / "flat")
+def test_real_calibration_is_within_five_percent_of_flat_synthesis():
+    # The int8 output-stationary family of the DSE tests (test_dse_evaluate.py and
+    # test_dse_confirm.py calibrate it too), in the shared block cache: the suite synthesizes
+    # the family once. 3x5 is no calibration size and lies beyond them in columns.
+    cfg = SystolicConfig(rows=3, cols=5)
+    model = AreaModel()
+    record = validate(cfg, model)
     assert abs(record["error"]) < 0.05, record
-    # A shell and a flat array per calibration size, the PE of each row count (the FIFO
-    # depth 14 needs its two neighbouring grid depths).
+    # The blocks the model needs (each synthesized once, on a cold cache): a shell and a flat
+    # array per calibration size, the PE of each row count (the FIFO depth 14 needs its two
+    # neighbouring grid depths). Counted as blocks read, so a warm cache checks the same bound.
     pes = len({rows for rows, _ in CALIBRATION_SIZES} | {cfg.rows})
-    assert model.syntheses <= 2 * len(CALIBRATION_SIZES) + pes + 2 + 1  # + the flat point
-    # A second size of the family needs no synthesis but its FIFO depth's.
-    before = model.syntheses
-    model.estimate(SystolicConfig(rows=4, cols=5, input_width=2, weight_width=2, max_k=4))
-    assert model.syntheses - before <= 2
+    assert len(model._memo) <= 2 * len(CALIBRATION_SIZES) + pes + 2 + 1  # + the flat point
+    assert model.syntheses <= len(model._memo)
+    # A second size of the family needs no block but its FIFO depth's.
+    before = len(model._memo)
+    model.estimate(SystolicConfig(rows=4, cols=5))
+    assert len(model._memo) - before <= 2
 
 
 def test_flat_reference_is_cached_under_every_parameter(tmp_path):

@@ -105,11 +105,14 @@ def test_regression_cases() -> None:
 
 @pytest.mark.cocotb
 def test_regress_runs_a_user_configuration(tmp_path: Path, capsys) -> None:
-    assert main(["regress", "sparsecache", *TINY, "--null-entries", "4", "--kinds",
+    # 11-bit addresses: the configuration test_sparsecache_rtl.py simulates, so the cached
+    # Verilator build is shared instead of compiled twice; latency, stalls and cases differ.
+    options = [*TINY[2:], "--address-bits", "11"]
+    assert main(["regress", "sparsecache", *options, "--null-entries", "4", "--kinds",
                  "merge_split,zero_stores", "--seeds", "1", "--length", "60", "--latency", "3",
                  "--stall", "0.3", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("PASS sparsecache_a10_2x2x8_int16_n4_clru_wb: 4/4 cases passed")
+    assert out[0].startswith("PASS sparsecache_a11_2x2x8_int16_n4_clru_wb: 4/4 cases passed")
     junit = Path(out[0].split("JUnit XML: ")[1]).read_text()
     assert junit.count("<testcase") == 4 and "<failure" not in junit
     log = Path(next(line for line in out if line.startswith("log: "))[5:]).read_text()

@@ -1,7 +1,9 @@
 """The second fidelity with the real tools: a tiny study whose Pareto front is confirmed by flat
 synthesis and ECP5 place and route, and the cache that keeps a design from being synthesized
-twice. Slow: Yosys and nextpnr on a 2x2 array take about a minute. The int8 output-stationary
-family is the one test_dse_evaluate.py calibrates, so the two share the area model's blocks.
+twice. The int8 output-stationary family is the one test_area_model.py and
+test_dse_evaluate.py calibrate in the shared block cache (whichever runs first synthesizes the
+blocks), so what this test adds is flat synthesis and ECP5 place and route of the confirmed 2x3
+array, about half a minute.
 Also, fast: how the real-synthesis scorer reports a failing step."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from accelgen.flows.simulate import SimResult, build_simulator, run_cocotb
+from accelgen.flows.toolchain import cache_root
 from tests.cocotb_smoke import registered_adder_verilog
 
 pytestmark = pytest.mark.cocotb
@@ -23,12 +25,24 @@ TESTS = "tests.cocotb_smoke"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A build cache for this session, shared by the pytest-xdist workers of the session."""
-    base = tmp_path_factory.getbasetemp()
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        base = base.parent
-    return base / "accelgen-verilator"
+def cache() -> Path:
+    """The suite's own build cache (``<accelgen cache>/verilator``), shared by the pytest-xdist
+    workers: these builds reuse the Verilator runtime objects (plain and traced) that the
+    suite's other builds compile, or compile them for those, instead of twice more."""
+    return cache_root() / "verilator"
+
+
+@pytest.fixture
+def discard(cache: Path):
+    """Builds of one-off designs (named after the process) to remove from the shared cache."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        for path in cache.glob(f"{name}-*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +167,10 @@ _BUILD_IN_CHILD = (
 )
 
 
-def test_concurrent_builds_share_one_build(build: Path, cache: Path, tmp_path: Path) -> None:
+def test_concurrent_builds_share_one_build(build: Path, cache: Path, tmp_path: Path,
+                                          discard: list[str]) -> None:
     name = f"adder_{os.getpid()}"
+    discard.append(name)
     verilog = _variant(tmp_path, name)
     command = [sys.executable, "-c", _BUILD_IN_CHILD, str(verilog), name, str(cache)]
     children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -168,8 +184,10 @@ def test_concurrent_builds_share_one_build(build: Path, cache: Path, tmp_path: P
     assert run_cocotb(built, name, TESTS, testcase="adds", test_dir=tmp_path / "run").passed
 
 
-def test_interrupted_build_is_redone(build: Path, cache: Path, tmp_path: Path) -> None:
+def test_interrupted_build_is_redone(build: Path, cache: Path, tmp_path: Path,
+                                     discard: list[str]) -> None:
     name = f"adder_interrupted_{os.getpid()}"
+    discard.append(name)
     verilog = _variant(tmp_path, name)
     first = build_simulator(verilog, name, cache_root=cache)
     (first / "done").unlink()
