@@ -7,82 +7,82 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [4:0] \$12 ;
+  wire \$12 ;
   wire [4:0] \$13 ;
-  wire [5:0] \$14 ;
-  wire [4:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire \$18 ;
+  wire [4:0] \$14 ;
+  wire [5:0] \$15 ;
+  wire [4:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire [3:0] \$20 ;
+  wire \$20 ;
   wire [3:0] \$21 ;
   wire [3:0] \$22 ;
-  wire [31:0] \$23 ;
-  wire [3:0] \$24 ;
-  reg [1:0] \$25 ;
-  reg [3:0] \$26 ;
-  reg [2:0] \$27 ;
-  reg [31:0] \$28 ;
+  wire [3:0] \$23 ;
+  wire [31:0] \$24 ;
+  wire [3:0] \$25 ;
+  reg [1:0] \$26 ;
+  reg [3:0] \$27 ;
+  reg [2:0] \$28 ;
   reg [31:0] \$29 ;
-  wire [4:0] \$3 ;
-  wire [111:0] \$30 ;
-  reg [2:0] \$31 ;
-  reg \$32 ;
+  wire \$3 ;
+  reg [31:0] \$30 ;
+  wire [111:0] \$31 ;
+  reg [2:0] \$32 ;
   reg \$33 ;
-  wire [5:0] \$4 ;
+  reg \$34 ;
+  wire \$4 ;
   wire \$5 ;
-  wire \$6 ;
+  wire [2:0] \$6 ;
   wire \$7 ;
-  wire [2:0] \$8 ;
+  wire \$8 ;
   wire \$9 ;
   wire accept;
   input clk;
   wire clk;
   reg [1:0] cooldown = 2'h0;
   wire [3:0] drain_start;
+  wire [3:0] \drain_start$58 ;
   wire [3:0] \drain_start$59 ;
   wire [3:0] \drain_start$60 ;
-  wire [3:0] \drain_start$61 ;
   wire drain_start_0;
   wire drain_start_1;
   wire drain_start_2;
   wire drain_start_3;
   reg [31:0] i = 32'd0;
-  wire [11:0] \i$18 ;
-  wire [2:0] \i$18[0] ;
-  wire \i$18[0].commit ;
-  wire \i$18[0].last ;
-  wire \i$18[0].valid ;
-  wire [2:0] \i$18[1] ;
-  wire \i$18[1].commit ;
-  wire \i$18[1].last ;
-  wire \i$18[1].valid ;
-  wire [2:0] \i$18[2] ;
-  wire \i$18[2].commit ;
-  wire \i$18[2].last ;
-  wire \i$18[2].valid ;
-  wire [2:0] \i$18[3] ;
-  wire \i$18[3].commit ;
-  wire \i$18[3].last ;
-  wire \i$18[3].valid ;
-  reg [31:0] \i$20  = 32'd0;
-  wire [7:0] \i$20[0] ;
-  wire [7:0] \i$20[1] ;
-  wire [7:0] \i$20[2] ;
-  wire [7:0] \i$20[3] ;
-  reg [111:0] \i$65  = 112'h0000000000000000000000000000;
-  wire [27:0] \i$65[0] ;
-  wire [27:0] \i$65[1] ;
-  wire [27:0] \i$65[2] ;
-  wire [27:0] \i$65[3] ;
+  wire [11:0] \i$17 ;
+  wire [2:0] \i$17[0] ;
+  wire \i$17[0].commit ;
+  wire \i$17[0].last ;
+  wire \i$17[0].valid ;
+  wire [2:0] \i$17[1] ;
+  wire \i$17[1].commit ;
+  wire \i$17[1].last ;
+  wire \i$17[1].valid ;
+  wire [2:0] \i$17[2] ;
+  wire \i$17[2].commit ;
+  wire \i$17[2].last ;
+  wire \i$17[2].valid ;
+  wire [2:0] \i$17[3] ;
+  wire \i$17[3].commit ;
+  wire \i$17[3].last ;
+  wire \i$17[3].valid ;
+  reg [31:0] \i$19  = 32'd0;
+  wire [7:0] \i$19[0] ;
+  wire [7:0] \i$19[1] ;
+  wire [7:0] \i$19[2] ;
+  wire [7:0] \i$19[3] ;
+  reg [111:0] \i$64  = 112'h0000000000000000000000000000;
+  wire [27:0] \i$64[0] ;
+  wire [27:0] \i$64[1] ;
+  wire [27:0] \i$64[2] ;
+  wire [27:0] \i$64[3] ;
   wire [7:0] \i[0] ;
   wire [7:0] \i[1] ;
   wire [7:0] \i[2] ;
   wire [7:0] \i[3] ;
   wire [3:0] last_step;
-  wire [3:0] level;
   (* init = 32'd0 *)
   wire [31:0] north;
   wire [7:0] \north[0] ;
@@ -90,87 +90,88 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire [7:0] \north[2] ;
   wire [7:0] \north[3] ;
   wire [31:0] north__b;
-  wire [31:0] \north__b$42 ;
-  wire [7:0] \north__b$42[0] ;
-  wire [7:0] \north__b$42[1] ;
-  wire [7:0] \north__b$42[2] ;
-  wire [7:0] \north__b$42[3] ;
-  wire [31:0] \north__b$48 ;
-  wire [7:0] \north__b$48[0] ;
-  wire [7:0] \north__b$48[1] ;
-  wire [7:0] \north__b$48[2] ;
-  wire [7:0] \north__b$48[3] ;
-  wire [31:0] \north__b$54 ;
-  wire [7:0] \north__b$54[0] ;
-  wire [7:0] \north__b$54[1] ;
-  wire [7:0] \north__b$54[2] ;
-  wire [7:0] \north__b$54[3] ;
+  wire [31:0] \north__b$41 ;
+  wire [7:0] \north__b$41[0] ;
+  wire [7:0] \north__b$41[1] ;
+  wire [7:0] \north__b$41[2] ;
+  wire [7:0] \north__b$41[3] ;
+  wire [31:0] \north__b$47 ;
+  wire [7:0] \north__b$47[0] ;
+  wire [7:0] \north__b$47[1] ;
+  wire [7:0] \north__b$47[2] ;
+  wire [7:0] \north__b$47[3] ;
+  wire [31:0] \north__b$53 ;
+  wire [7:0] \north__b$53[0] ;
+  wire [7:0] \north__b$53[1] ;
+  wire [7:0] \north__b$53[2] ;
+  wire [7:0] \north__b$53[3] ;
   wire [7:0] \north__b[0] ;
   wire [7:0] \north__b[1] ;
   wire [7:0] \north__b[2] ;
   wire [7:0] \north__b[3] ;
   wire [111:0] north__drain;
-  wire [111:0] \north__drain$44 ;
-  wire [27:0] \north__drain$44[0] ;
-  wire [27:0] \north__drain$44[1] ;
-  wire [27:0] \north__drain$44[2] ;
-  wire [27:0] \north__drain$44[3] ;
-  wire [111:0] \north__drain$50 ;
-  wire [27:0] \north__drain$50[0] ;
-  wire [27:0] \north__drain$50[1] ;
-  wire [27:0] \north__drain$50[2] ;
-  wire [27:0] \north__drain$50[3] ;
+  wire [111:0] \north__drain$43 ;
+  wire [27:0] \north__drain$43[0] ;
+  wire [27:0] \north__drain$43[1] ;
+  wire [27:0] \north__drain$43[2] ;
+  wire [27:0] \north__drain$43[3] ;
+  wire [111:0] \north__drain$49 ;
+  wire [27:0] \north__drain$49[0] ;
+  wire [27:0] \north__drain$49[1] ;
+  wire [27:0] \north__drain$49[2] ;
+  wire [27:0] \north__drain$49[3] ;
   wire [27:0] \north__drain[0] ;
   wire [27:0] \north__drain[1] ;
   wire [27:0] \north__drain[2] ;
   wire [27:0] \north__drain[3] ;
   wire [3:0] north__take;
-  wire [3:0] \north__take$46 ;
-  wire \north__take$46[0] ;
-  wire \north__take$46[1] ;
-  wire \north__take$46[2] ;
-  wire \north__take$46[3] ;
-  wire [3:0] \north__take$52 ;
-  wire \north__take$52[0] ;
-  wire \north__take$52[1] ;
-  wire \north__take$52[2] ;
-  wire \north__take$52[3] ;
+  wire [3:0] \north__take$45 ;
+  wire \north__take$45[0] ;
+  wire \north__take$45[1] ;
+  wire \north__take$45[2] ;
+  wire \north__take$45[3] ;
+  wire [3:0] \north__take$51 ;
+  wire \north__take$51[0] ;
+  wire \north__take$51[1] ;
+  wire \north__take$51[2] ;
+  wire \north__take$51[3] ;
   wire \north__take[0] ;
   wire \north__take[1] ;
   wire \north__take[2] ;
   wire \north__take[3] ;
   wire [31:0] o;
-  wire [11:0] \o$25 ;
-  wire [2:0] \o$25[0] ;
-  wire \o$25[0].commit ;
-  wire \o$25[0].last ;
-  wire \o$25[0].valid ;
-  wire [2:0] \o$25[1] ;
-  wire \o$25[1].commit ;
-  wire \o$25[1].last ;
-  wire \o$25[1].valid ;
-  wire [2:0] \o$25[2] ;
-  wire \o$25[2].commit ;
-  wire \o$25[2].last ;
-  wire \o$25[2].valid ;
-  wire [2:0] \o$25[3] ;
-  wire \o$25[3].commit ;
-  wire \o$25[3].last ;
-  wire \o$25[3].valid ;
-  wire [31:0] \o$55 ;
-  wire [7:0] \o$55[0] ;
-  wire [7:0] \o$55[1] ;
-  wire [7:0] \o$55[2] ;
-  wire [7:0] \o$55[3] ;
-  wire [111:0] \o$68 ;
-  wire [27:0] \o$68[0] ;
-  wire [27:0] \o$68[1] ;
-  wire [27:0] \o$68[2] ;
-  wire [27:0] \o$68[3] ;
+  wire [11:0] \o$24 ;
+  wire [2:0] \o$24[0] ;
+  wire \o$24[0].commit ;
+  wire \o$24[0].last ;
+  wire \o$24[0].valid ;
+  wire [2:0] \o$24[1] ;
+  wire \o$24[1].commit ;
+  wire \o$24[1].last ;
+  wire \o$24[1].valid ;
+  wire [2:0] \o$24[2] ;
+  wire \o$24[2].commit ;
+  wire \o$24[2].last ;
+  wire \o$24[2].valid ;
+  wire [2:0] \o$24[3] ;
+  wire \o$24[3].commit ;
+  wire \o$24[3].last ;
+  wire \o$24[3].valid ;
+  wire [31:0] \o$54 ;
+  wire [7:0] \o$54[0] ;
+  wire [7:0] \o$54[1] ;
+  wire [7:0] \o$54[2] ;
+  wire [7:0] \o$54[3] ;
+  wire [111:0] \o$67 ;
+  wire [27:0] \o$67[0] ;
+  wire [27:0] \o$67[1] ;
+  wire [27:0] \o$67[2] ;
+  wire [27:0] \o$67[3] ;
   wire [7:0] \o[0] ;
   wire [7:0] \o[1] ;
   wire [7:0] \o[2] ;
   wire [7:0] \o[3] ;
+  reg [3:0] occupied = 4'h0;
   input [64:0] operands__payload;
   wire [64:0] operands__payload;
   wire [31:0] \operands__payload.a ;
@@ -193,7 +194,6 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire r_en;
   wire r_rdy;
   reg [2:0] remaining = 3'h0;
-  reg [3:0] reserved = 4'h0;
   output [112:0] results__payload;
   wire [112:0] results__payload;
   wire [111:0] \results__payload.c ;
@@ -215,51 +215,51 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire [27:0] \south[2] ;
   wire [27:0] \south[3] ;
   wire [31:0] south__b;
-  wire [31:0] \south__b$43 ;
-  wire [7:0] \south__b$43[0] ;
-  wire [7:0] \south__b$43[1] ;
-  wire [7:0] \south__b$43[2] ;
-  wire [7:0] \south__b$43[3] ;
-  wire [31:0] \south__b$49 ;
-  wire [7:0] \south__b$49[0] ;
-  wire [7:0] \south__b$49[1] ;
-  wire [7:0] \south__b$49[2] ;
-  wire [7:0] \south__b$49[3] ;
+  wire [31:0] \south__b$42 ;
+  wire [7:0] \south__b$42[0] ;
+  wire [7:0] \south__b$42[1] ;
+  wire [7:0] \south__b$42[2] ;
+  wire [7:0] \south__b$42[3] ;
+  wire [31:0] \south__b$48 ;
+  wire [7:0] \south__b$48[0] ;
+  wire [7:0] \south__b$48[1] ;
+  wire [7:0] \south__b$48[2] ;
+  wire [7:0] \south__b$48[3] ;
   wire [7:0] \south__b[0] ;
   wire [7:0] \south__b[1] ;
   wire [7:0] \south__b[2] ;
   wire [7:0] \south__b[3] ;
   wire [111:0] south__drain;
-  wire [111:0] \south__drain$45 ;
-  wire [27:0] \south__drain$45[0] ;
-  wire [27:0] \south__drain$45[1] ;
-  wire [27:0] \south__drain$45[2] ;
-  wire [27:0] \south__drain$45[3] ;
-  wire [111:0] \south__drain$51 ;
-  wire [27:0] \south__drain$51[0] ;
-  wire [27:0] \south__drain$51[1] ;
-  wire [27:0] \south__drain$51[2] ;
-  wire [27:0] \south__drain$51[3] ;
-  wire [111:0] \south__drain$73 ;
-  wire [27:0] \south__drain$73[0] ;
-  wire [27:0] \south__drain$73[1] ;
-  wire [27:0] \south__drain$73[2] ;
-  wire [27:0] \south__drain$73[3] ;
+  wire [111:0] \south__drain$44 ;
+  wire [27:0] \south__drain$44[0] ;
+  wire [27:0] \south__drain$44[1] ;
+  wire [27:0] \south__drain$44[2] ;
+  wire [27:0] \south__drain$44[3] ;
+  wire [111:0] \south__drain$50 ;
+  wire [27:0] \south__drain$50[0] ;
+  wire [27:0] \south__drain$50[1] ;
+  wire [27:0] \south__drain$50[2] ;
+  wire [27:0] \south__drain$50[3] ;
+  wire [111:0] \south__drain$71 ;
+  wire [27:0] \south__drain$71[0] ;
+  wire [27:0] \south__drain$71[1] ;
+  wire [27:0] \south__drain$71[2] ;
+  wire [27:0] \south__drain$71[3] ;
   wire [27:0] \south__drain[0] ;
   wire [27:0] \south__drain[1] ;
   wire [27:0] \south__drain[2] ;
   wire [27:0] \south__drain[3] ;
   wire [3:0] south__take;
-  wire [3:0] \south__take$47 ;
-  wire \south__take$47[0] ;
-  wire \south__take$47[1] ;
-  wire \south__take$47[2] ;
-  wire \south__take$47[3] ;
-  wire [3:0] \south__take$53 ;
-  wire \south__take$53[0] ;
-  wire \south__take$53[1] ;
-  wire \south__take$53[2] ;
-  wire \south__take$53[3] ;
+  wire [3:0] \south__take$46 ;
+  wire \south__take$46[0] ;
+  wire \south__take$46[1] ;
+  wire \south__take$46[2] ;
+  wire \south__take$46[3] ;
+  wire [3:0] \south__take$52 ;
+  wire \south__take$52[0] ;
+  wire \south__take$52[1] ;
+  wire \south__take$52[2] ;
+  wire \south__take$52[3] ;
   wire \south__take[0] ;
   wire \south__take[1] ;
   wire \south__take[2] ;
@@ -280,69 +280,68 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire [112:0] w_data;
   reg w_en = 1'h0;
   wire [7:0] west__a;
-  wire [7:0] \west__a$27 ;
-  wire [7:0] \west__a$30 ;
-  wire [7:0] \west__a$33 ;
+  wire [7:0] \west__a$26 ;
+  wire [7:0] \west__a$29 ;
+  wire [7:0] \west__a$32 ;
   wire west__last;
-  wire \west__last$29 ;
-  wire \west__last$32 ;
-  wire \west__last$35 ;
+  wire \west__last$28 ;
+  wire \west__last$31 ;
+  wire \west__last$34 ;
   wire west__valid;
-  wire \west__valid$28 ;
-  wire \west__valid$31 ;
-  wire \west__valid$34 ;
-  (* init = 1'h0 *)
-  wire written;
+  wire \west__valid$27 ;
+  wire \west__valid$30 ;
+  wire \west__valid$33 ;
   assign accept = operands__valid & operands__ready;
   assign \$1  = ~ operands__payload[64];
   assign \$2  = ! cooldown;
-  assign \$3  = level + reserved;
-  assign \$4  = \$3  + 3'h4;
-  assign \$5  = \$4  <= 4'hf;
-  assign \$6  = \$2  & \$5 ;
-  assign operands__ready = \$1  | \$6 ;
+  assign \$3  = occupied <= 4'hb;
+  assign \$4  = \$2  & \$3 ;
+  assign operands__ready = \$1  | \$4 ;
   assign produces = accept & operands__payload[64];
-  assign \$7  = | cooldown;
-  assign \$8  = cooldown - 1'h1;
-  assign \$9  = ~ w_en;
-  assign \$10  = produces & \$9 ;
-  assign \$11  = produces & w_en;
-  assign \$12  = reserved + 3'h4;
-  assign \$13  = reserved + 3'h4;
-  assign \$14  = \$13  - 1'h1;
-  assign \$15  = reserved - 1'h1;
-  assign \$16  = | remaining;
-  assign \$17  = remaining - 1'h1;
-  assign \$18  = | remaining;
-  assign \$19  = remaining == 1'h1;
+  assign \$5  = | cooldown;
+  assign \$6  = cooldown - 1'h1;
+  assign \$7  = results__valid & results__ready;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = produces & \$8 ;
+  assign \$10  = results__valid & results__ready;
+  assign \$11  = produces & \$10 ;
+  assign \$12  = results__valid & results__ready;
+  assign \$13  = occupied + 3'h4;
+  assign \$14  = occupied + 3'h4;
+  assign \$15  = \$14  - 1'h1;
+  assign \$16  = occupied - 1'h1;
+  assign \$17  = | remaining;
+  assign \$18  = remaining - 1'h1;
+  assign \$19  = | remaining;
+  assign \$20  = remaining == 1'h1;
   always @(posedge clk)
-    cooldown <= \$25 ;
+    cooldown <= \$26 ;
   always @(posedge clk)
-    reserved <= \$26 ;
+    occupied <= \$27 ;
   always @(posedge clk)
-    step <= \$27 ;
+    step <= \$28 ;
   always @(posedge clk)
-    i <= \$28 ;
+    i <= \$29 ;
   always @(posedge clk)
-    \i$20  <= \$29 ;
+    \i$19  <= \$30 ;
   always @(posedge clk)
-    \i$65  <= \$30 ;
+    \i$64  <= \$31 ;
   always @(posedge clk)
-    remaining <= \$31 ;
+    remaining <= \$32 ;
   always @(posedge clk)
-    w_en <= \$32 ;
+    w_en <= \$33 ;
   always @(posedge clk)
-    south_last <= \$33 ;
+    south_last <= \$34 ;
   \systolic_os_4x4_s8x8_acc28.column_skew  column_skew (
     .clk(clk),
-    .i(\i$20 ),
-    .o(\o$55 ),
+    .i(\i$19 ),
+    .o(\o$54 ),
     .rst(rst)
   );
   \systolic_os_4x4_s8x8_acc28.deskew  deskew (
     .clk(clk),
-    .i(\i$65 ),
-    .o(\o$68 ),
+    .i(\i$64 ),
+    .o(\o$67 ),
     .rst(rst)
   );
   \systolic_os_4x4_s8x8_acc28.result_fifo  result_fifo (
@@ -352,14 +351,13 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
     .r_rdy(results__valid),
     .rst(rst),
     .w_en(w_en),
-    .w_level(level),
     .w_port__data(w_data)
   );
   systolic_os_4x4_s8x8_acc28_row row_0 (
     .clk(clk),
     .drain_start(drain_start),
-    .last_step(\$20 ),
-    .north__b(\north__b$54 ),
+    .last_step(\$21 ),
+    .north__b(\north__b$53 ),
     .north__drain(112'h0000000000000000000000000000),
     .north__take(4'h0),
     .rst(rst),
@@ -367,58 +365,58 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
     .south__drain(north__drain),
     .south__take(north__take),
     .west__a(o[7:0]),
-    .west__last(\o$25 [1]),
-    .west__valid(\o$25 [0])
+    .west__last(\o$24 [1]),
+    .west__valid(\o$24 [0])
   );
   systolic_os_4x4_s8x8_acc28_row row_1 (
     .clk(clk),
-    .drain_start(\drain_start$59 ),
-    .last_step(\$21 ),
+    .drain_start(\drain_start$58 ),
+    .last_step(\$22 ),
     .north__b(north__b),
     .north__drain(north__drain),
     .north__take(north__take),
     .rst(rst),
-    .south__b(\north__b$42 ),
-    .south__drain(\north__drain$44 ),
-    .south__take(\north__take$46 ),
+    .south__b(\north__b$41 ),
+    .south__drain(\north__drain$43 ),
+    .south__take(\north__take$45 ),
     .west__a(o[15:8]),
-    .west__last(\o$25 [4]),
-    .west__valid(\o$25 [3])
+    .west__last(\o$24 [4]),
+    .west__valid(\o$24 [3])
   );
   systolic_os_4x4_s8x8_acc28_row row_2 (
     .clk(clk),
-    .drain_start(\drain_start$60 ),
-    .last_step(\$22 ),
-    .north__b(\north__b$42 ),
-    .north__drain(\north__drain$44 ),
-    .north__take(\north__take$46 ),
+    .drain_start(\drain_start$59 ),
+    .last_step(\$23 ),
+    .north__b(\north__b$41 ),
+    .north__drain(\north__drain$43 ),
+    .north__take(\north__take$45 ),
     .rst(rst),
-    .south__b(\north__b$48 ),
-    .south__drain(\north__drain$50 ),
-    .south__take(\north__take$52 ),
+    .south__b(\north__b$47 ),
+    .south__drain(\north__drain$49 ),
+    .south__take(\north__take$51 ),
     .west__a(o[23:16]),
-    .west__last(\o$25 [7]),
-    .west__valid(\o$25 [6])
+    .west__last(\o$24 [7]),
+    .west__valid(\o$24 [6])
   );
   systolic_os_4x4_s8x8_acc28_row row_3 (
     .clk(clk),
-    .drain_start(\drain_start$61 ),
+    .drain_start(\drain_start$60 ),
     .last_step(last_step),
-    .north__b(\north__b$48 ),
-    .north__drain(\north__drain$50 ),
-    .north__take(\north__take$52 ),
+    .north__b(\north__b$47 ),
+    .north__drain(\north__drain$49 ),
+    .north__take(\north__take$51 ),
     .rst(rst),
-    .south__b(\$23 ),
-    .south__drain(\south__drain$73 ),
-    .south__take(\$24 ),
+    .south__b(\$24 ),
+    .south__drain(\south__drain$71 ),
+    .south__take(\$25 ),
     .west__a(o[31:24]),
-    .west__last(\o$25 [10]),
-    .west__valid(\o$25 [9])
+    .west__last(\o$24 [10]),
+    .west__valid(\o$24 [9])
   );
   \systolic_os_4x4_s8x8_acc28.row_control_skew  row_control_skew (
     .clk(clk),
-    .i(\i$18 ),
-    .o(\o$25 ),
+    .i(\i$17 ),
+    .o(\o$24 ),
     .rst(rst)
   );
   \systolic_os_4x4_s8x8_acc28.row_skew  row_skew (
@@ -429,72 +427,65 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = cooldown;
+    \$26  = cooldown;
     if (produces) begin
-      \$25  = 2'h3;
-    end else if (\$7 ) begin
-      \$25  = \$8 [1:0];
+      \$26  = 2'h3;
+    end else if (\$5 ) begin
+      \$26  = \$6 [1:0];
     end
     if (rst) begin
-      \$25  = 2'h0;
+      \$26  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = reserved;
-    if (\$10 ) begin
-      \$26  = \$12 [3:0];
+    \$27  = occupied;
+    if (\$9 ) begin
+      \$27  = \$13 [3:0];
     end else if (\$11 ) begin
-      \$26  = \$14 [3:0];
-    end else if (w_en) begin
-      \$26  = \$15 [3:0];
+      \$27  = \$15 [3:0];
+    end else if (\$12 ) begin
+      \$27  = \$16 [3:0];
     end
     if (rst) begin
-      \$26  = 4'h0;
+      \$27  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27 [2:1] = step[2:1];
-    \$27 [0] = accept;
+    \$28 [2:1] = step[2:1];
+    \$28 [0] = accept;
     if (operands__valid) begin
-      \$27 [1] = operands__payload[64];
+      \$28 [1] = operands__payload[64];
     end
     if (rst) begin
-      \$27  = 3'h0;
+      \$28  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = i;
+    \$29  = i;
     if (operands__valid) begin
-      \$28  = operands__payload[31:0];
+      \$29  = operands__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \i$20 ;
+    \$30  = \i$19 ;
     if (operands__valid) begin
-      \$29  = operands__payload[63:32];
+      \$30  = operands__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = remaining;
+    \$32  = remaining;
     if (last_step[3]) begin
-      \$31  = 3'h4;
-    end else if (\$16 ) begin
-      \$31  = \$17 [2:0];
+      \$32  = 3'h4;
+    end else if (\$17 ) begin
+      \$32  = \$18 [2:0];
     end
     if (rst) begin
-      \$31  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \$18 ;
-    if (rst) begin
-      \$32  = 1'h0;
+      \$32  = 3'h0;
     end
   end
   always @* begin
@@ -504,39 +495,45 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
       \$33  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = \$20 ;
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
   assign r_data = results__payload;
   assign r_rdy = results__valid;
   assign r_en = results__ready;
   assign step_a = i;
-  assign north = \i$20 ;
+  assign north = \i$19 ;
   assign west__a = o[7:0];
-  assign west__valid = \o$25 [0];
-  assign west__last = \o$25 [1];
-  assign \west__a$27  = o[15:8];
-  assign \west__valid$28  = \o$25 [3];
-  assign \west__last$29  = \o$25 [4];
-  assign \west__a$30  = o[23:16];
-  assign \west__valid$31  = \o$25 [6];
-  assign \west__last$32  = \o$25 [7];
-  assign \west__a$33  = o[31:24];
-  assign \west__valid$34  = \o$25 [9];
-  assign \west__last$35  = \o$25 [10];
+  assign west__valid = \o$24 [0];
+  assign west__last = \o$24 [1];
+  assign \west__a$26  = o[15:8];
+  assign \west__valid$27  = \o$24 [3];
+  assign \west__last$28  = \o$24 [4];
+  assign \west__a$29  = o[23:16];
+  assign \west__valid$30  = \o$24 [6];
+  assign \west__last$31  = \o$24 [7];
+  assign \west__a$32  = o[31:24];
+  assign \west__valid$33  = \o$24 [9];
+  assign \west__last$34  = \o$24 [10];
   assign south__b = north__b;
   assign south__drain = north__drain;
   assign south__take = north__take;
-  assign \south__b$43  = \north__b$42 ;
-  assign \south__drain$45  = \north__drain$44 ;
-  assign \south__take$47  = \north__take$46 ;
-  assign \south__b$49  = \north__b$48 ;
-  assign \south__drain$51  = \north__drain$50 ;
-  assign \south__take$53  = \north__take$52 ;
+  assign \south__b$42  = \north__b$41 ;
+  assign \south__drain$44  = \north__drain$43 ;
+  assign \south__take$46  = \north__take$45 ;
+  assign \south__b$48  = \north__b$47 ;
+  assign \south__drain$50  = \north__drain$49 ;
+  assign \south__take$52  = \north__take$51 ;
   assign drain_start_0 = last_step[0];
   assign drain_start_1 = last_step[1];
   assign drain_start_2 = last_step[2];
   assign drain_start_3 = last_step[3];
-  assign south = \i$65 ;
+  assign south = \i$64 ;
   assign south_valid = w_en;
-  assign written = w_en;
   assign \operands__payload.a  = operands__payload[31:0];
   assign \operands__payload.a[0]  = operands__payload[7:0];
   assign \operands__payload.a[1]  = operands__payload[15:8];
@@ -562,53 +559,53 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   assign \step_a[1]  = i[15:8];
   assign \step_a[2]  = i[23:16];
   assign \step_a[3]  = i[31:24];
-  assign \i$18[0]  = \i$18 [2:0];
-  assign \i$18[0].valid  = \i$18 [0];
-  assign \i$18[0].last  = \i$18 [1];
-  assign \i$18[0].commit  = \i$18 [2];
-  assign \i$18[1]  = \i$18 [5:3];
-  assign \i$18[1].valid  = \i$18 [3];
-  assign \i$18[1].last  = \i$18 [4];
-  assign \i$18[1].commit  = \i$18 [5];
-  assign \i$18[2]  = \i$18 [8:6];
-  assign \i$18[2].valid  = \i$18 [6];
-  assign \i$18[2].last  = \i$18 [7];
-  assign \i$18[2].commit  = \i$18 [8];
-  assign \i$18[3]  = \i$18 [11:9];
-  assign \i$18[3].valid  = \i$18 [9];
-  assign \i$18[3].last  = \i$18 [10];
-  assign \i$18[3].commit  = \i$18 [11];
+  assign \i$17[0]  = \i$17 [2:0];
+  assign \i$17[0].valid  = \i$17 [0];
+  assign \i$17[0].last  = \i$17 [1];
+  assign \i$17[0].commit  = \i$17 [2];
+  assign \i$17[1]  = \i$17 [5:3];
+  assign \i$17[1].valid  = \i$17 [3];
+  assign \i$17[1].last  = \i$17 [4];
+  assign \i$17[1].commit  = \i$17 [5];
+  assign \i$17[2]  = \i$17 [8:6];
+  assign \i$17[2].valid  = \i$17 [6];
+  assign \i$17[2].last  = \i$17 [7];
+  assign \i$17[2].commit  = \i$17 [8];
+  assign \i$17[3]  = \i$17 [11:9];
+  assign \i$17[3].valid  = \i$17 [9];
+  assign \i$17[3].last  = \i$17 [10];
+  assign \i$17[3].commit  = \i$17 [11];
   assign \step.valid  = step[0];
   assign \step.last  = step[1];
   assign \step.commit  = step[2];
-  assign \i$20[0]  = \i$20 [7:0];
-  assign \i$20[1]  = \i$20 [15:8];
-  assign \i$20[2]  = \i$20 [23:16];
-  assign \i$20[3]  = \i$20 [31:24];
-  assign \north[0]  = \i$20 [7:0];
-  assign \north[1]  = \i$20 [15:8];
-  assign \north[2]  = \i$20 [23:16];
-  assign \north[3]  = \i$20 [31:24];
+  assign \i$19[0]  = \i$19 [7:0];
+  assign \i$19[1]  = \i$19 [15:8];
+  assign \i$19[2]  = \i$19 [23:16];
+  assign \i$19[3]  = \i$19 [31:24];
+  assign \north[0]  = \i$19 [7:0];
+  assign \north[1]  = \i$19 [15:8];
+  assign \north[2]  = \i$19 [23:16];
+  assign \north[3]  = \i$19 [31:24];
   assign \o[0]  = o[7:0];
   assign \o[1]  = o[15:8];
   assign \o[2]  = o[23:16];
   assign \o[3]  = o[31:24];
-  assign \o$25[0]  = \o$25 [2:0];
-  assign \o$25[0].valid  = \o$25 [0];
-  assign \o$25[0].last  = \o$25 [1];
-  assign \o$25[0].commit  = \o$25 [2];
-  assign \o$25[1]  = \o$25 [5:3];
-  assign \o$25[1].valid  = \o$25 [3];
-  assign \o$25[1].last  = \o$25 [4];
-  assign \o$25[1].commit  = \o$25 [5];
-  assign \o$25[2]  = \o$25 [8:6];
-  assign \o$25[2].valid  = \o$25 [6];
-  assign \o$25[2].last  = \o$25 [7];
-  assign \o$25[2].commit  = \o$25 [8];
-  assign \o$25[3]  = \o$25 [11:9];
-  assign \o$25[3].valid  = \o$25 [9];
-  assign \o$25[3].last  = \o$25 [10];
-  assign \o$25[3].commit  = \o$25 [11];
+  assign \o$24[0]  = \o$24 [2:0];
+  assign \o$24[0].valid  = \o$24 [0];
+  assign \o$24[0].last  = \o$24 [1];
+  assign \o$24[0].commit  = \o$24 [2];
+  assign \o$24[1]  = \o$24 [5:3];
+  assign \o$24[1].valid  = \o$24 [3];
+  assign \o$24[1].last  = \o$24 [4];
+  assign \o$24[1].commit  = \o$24 [5];
+  assign \o$24[2]  = \o$24 [8:6];
+  assign \o$24[2].valid  = \o$24 [6];
+  assign \o$24[2].last  = \o$24 [7];
+  assign \o$24[2].commit  = \o$24 [8];
+  assign \o$24[3]  = \o$24 [11:9];
+  assign \o$24[3].valid  = \o$24 [9];
+  assign \o$24[3].last  = \o$24 [10];
+  assign \o$24[3].commit  = \o$24 [11];
   assign \north__b[0]  = north__b[7:0];
   assign \north__b[1]  = north__b[15:8];
   assign \north__b[2]  = north__b[23:16];
@@ -633,88 +630,84 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   assign \south__take[1]  = north__take[1];
   assign \south__take[2]  = north__take[2];
   assign \south__take[3]  = north__take[3];
-  assign \north__b$42[0]  = \north__b$42 [7:0];
-  assign \north__b$42[1]  = \north__b$42 [15:8];
-  assign \north__b$42[2]  = \north__b$42 [23:16];
-  assign \north__b$42[3]  = \north__b$42 [31:24];
-  assign \south__b$43[0]  = \north__b$42 [7:0];
-  assign \south__b$43[1]  = \north__b$42 [15:8];
-  assign \south__b$43[2]  = \north__b$42 [23:16];
-  assign \south__b$43[3]  = \north__b$42 [31:24];
-  assign \north__drain$44[0]  = \north__drain$44 [27:0];
-  assign \north__drain$44[1]  = \north__drain$44 [55:28];
-  assign \north__drain$44[2]  = \north__drain$44 [83:56];
-  assign \north__drain$44[3]  = \north__drain$44 [111:84];
-  assign \south__drain$45[0]  = \north__drain$44 [27:0];
-  assign \south__drain$45[1]  = \north__drain$44 [55:28];
-  assign \south__drain$45[2]  = \north__drain$44 [83:56];
-  assign \south__drain$45[3]  = \north__drain$44 [111:84];
-  assign \north__take$46[0]  = \north__take$46 [0];
-  assign \north__take$46[1]  = \north__take$46 [1];
-  assign \north__take$46[2]  = \north__take$46 [2];
-  assign \north__take$46[3]  = \north__take$46 [3];
-  assign \south__take$47[0]  = \north__take$46 [0];
-  assign \south__take$47[1]  = \north__take$46 [1];
-  assign \south__take$47[2]  = \north__take$46 [2];
-  assign \south__take$47[3]  = \north__take$46 [3];
-  assign \north__b$48[0]  = \north__b$48 [7:0];
-  assign \north__b$48[1]  = \north__b$48 [15:8];
-  assign \north__b$48[2]  = \north__b$48 [23:16];
-  assign \north__b$48[3]  = \north__b$48 [31:24];
-  assign \south__b$49[0]  = \north__b$48 [7:0];
-  assign \south__b$49[1]  = \north__b$48 [15:8];
-  assign \south__b$49[2]  = \north__b$48 [23:16];
-  assign \south__b$49[3]  = \north__b$48 [31:24];
-  assign \north__drain$50[0]  = \north__drain$50 [27:0];
-  assign \north__drain$50[1]  = \north__drain$50 [55:28];
-  assign \north__drain$50[2]  = \north__drain$50 [83:56];
-  assign \north__drain$50[3]  = \north__drain$50 [111:84];
-  assign \south__drain$51[0]  = \north__drain$50 [27:0];
-  assign \south__drain$51[1]  = \north__drain$50 [55:28];
-  assign \south__drain$51[2]  = \north__drain$50 [83:56];
-  assign \south__drain$51[3]  = \north__drain$50 [111:84];
-  assign \north__take$52[0]  = \north__take$52 [0];
-  assign \north__take$52[1]  = \north__take$52 [1];
-  assign \north__take$52[2]  = \north__take$52 [2];
-  assign \north__take$52[3]  = \north__take$52 [3];
-  assign \south__take$53[0]  = \north__take$52 [0];
-  assign \south__take$53[1]  = \north__take$52 [1];
-  assign \south__take$53[2]  = \north__take$52 [2];
-  assign \south__take$53[3]  = \north__take$52 [3];
-  assign \north__b$54[0]  = \north__b$54 [7:0];
-  assign \north__b$54[1]  = \north__b$54 [15:8];
-  assign \north__b$54[2]  = \north__b$54 [23:16];
-  assign \north__b$54[3]  = \north__b$54 [31:24];
-  assign \o$55[0]  = \o$55 [7:0];
-  assign \o$55[1]  = \o$55 [15:8];
-  assign \o$55[2]  = \o$55 [23:16];
-  assign \o$55[3]  = \o$55 [31:24];
-  assign \i$65[0]  = \i$65 [27:0];
-  assign \i$65[1]  = \i$65 [55:28];
-  assign \i$65[2]  = \i$65 [83:56];
-  assign \i$65[3]  = \i$65 [111:84];
-  assign \south[0]  = \i$65 [27:0];
-  assign \south[1]  = \i$65 [55:28];
-  assign \south[2]  = \i$65 [83:56];
-  assign \south[3]  = \i$65 [111:84];
-  assign \o$68[0]  = \o$68 [27:0];
-  assign \o$68[1]  = \o$68 [55:28];
-  assign \o$68[2]  = \o$68 [83:56];
-  assign \o$68[3]  = \o$68 [111:84];
-  assign \south__drain$73[0]  = \south__drain$73 [27:0];
-  assign \south__drain$73[1]  = \south__drain$73 [55:28];
-  assign \south__drain$73[2]  = \south__drain$73 [83:56];
-  assign \south__drain$73[3]  = \south__drain$73 [111:84];
-  assign \$30 [111:84] = \south__drain$73 [111:84];
-  assign \$30 [83:56] = \south__drain$73 [83:56];
-  assign \$30 [55:28] = \south__drain$73 [55:28];
-  assign \$30 [27:0] = \south__drain$73 [27:0];
+  assign \north__b$41[0]  = \north__b$41 [7:0];
+  assign \north__b$41[1]  = \north__b$41 [15:8];
+  assign \north__b$41[2]  = \north__b$41 [23:16];
+  assign \north__b$41[3]  = \north__b$41 [31:24];
+  assign \south__b$42[0]  = \north__b$41 [7:0];
+  assign \south__b$42[1]  = \north__b$41 [15:8];
+  assign \south__b$42[2]  = \north__b$41 [23:16];
+  assign \south__b$42[3]  = \north__b$41 [31:24];
+  assign \north__drain$43[0]  = \north__drain$43 [27:0];
+  assign \north__drain$43[1]  = \north__drain$43 [55:28];
+  assign \north__drain$43[2]  = \north__drain$43 [83:56];
+  assign \north__drain$43[3]  = \north__drain$43 [111:84];
+  assign \south__drain$44[0]  = \north__drain$43 [27:0];
+  assign \south__drain$44[1]  = \north__drain$43 [55:28];
+  assign \south__drain$44[2]  = \north__drain$43 [83:56];
+  assign \south__drain$44[3]  = \north__drain$43 [111:84];
+  assign \north__take$45[0]  = \north__take$45 [0];
+  assign \north__take$45[1]  = \north__take$45 [1];
+  assign \north__take$45[2]  = \north__take$45 [2];
+  assign \north__take$45[3]  = \north__take$45 [3];
+  assign \south__take$46[0]  = \north__take$45 [0];
+  assign \south__take$46[1]  = \north__take$45 [1];
+  assign \south__take$46[2]  = \north__take$45 [2];
+  assign \south__take$46[3]  = \north__take$45 [3];
+  assign \north__b$47[0]  = \north__b$47 [7:0];
+  assign \north__b$47[1]  = \north__b$47 [15:8];
+  assign \north__b$47[2]  = \north__b$47 [23:16];
+  assign \north__b$47[3]  = \north__b$47 [31:24];
+  assign \south__b$48[0]  = \north__b$47 [7:0];
+  assign \south__b$48[1]  = \north__b$47 [15:8];
+  assign \south__b$48[2]  = \north__b$47 [23:16];
+  assign \south__b$48[3]  = \north__b$47 [31:24];
+  assign \north__drain$49[0]  = \north__drain$49 [27:0];
+  assign \north__drain$49[1]  = \north__drain$49 [55:28];
+  assign \north__drain$49[2]  = \north__drain$49 [83:56];
+  assign \north__drain$49[3]  = \north__drain$49 [111:84];
+  assign \south__drain$50[0]  = \north__drain$49 [27:0];
+  assign \south__drain$50[1]  = \north__drain$49 [55:28];
+  assign \south__drain$50[2]  = \north__drain$49 [83:56];
+  assign \south__drain$50[3]  = \north__drain$49 [111:84];
+  assign \north__take$51[0]  = \north__take$51 [0];
+  assign \north__take$51[1]  = \north__take$51 [1];
+  assign \north__take$51[2]  = \north__take$51 [2];
+  assign \north__take$51[3]  = \north__take$51 [3];
+  assign \south__take$52[0]  = \north__take$51 [0];
+  assign \south__take$52[1]  = \north__take$51 [1];
+  assign \south__take$52[2]  = \north__take$51 [2];
+  assign \south__take$52[3]  = \north__take$51 [3];
+  assign \north__b$53[0]  = \north__b$53 [7:0];
+  assign \north__b$53[1]  = \north__b$53 [15:8];
+  assign \north__b$53[2]  = \north__b$53 [23:16];
+  assign \north__b$53[3]  = \north__b$53 [31:24];
+  assign \o$54[0]  = \o$54 [7:0];
+  assign \o$54[1]  = \o$54 [15:8];
+  assign \o$54[2]  = \o$54 [23:16];
+  assign \o$54[3]  = \o$54 [31:24];
+  assign \i$64[0]  = \i$64 [27:0];
+  assign \i$64[1]  = \i$64 [55:28];
+  assign \i$64[2]  = \i$64 [83:56];
+  assign \i$64[3]  = \i$64 [111:84];
+  assign \south[0]  = \i$64 [27:0];
+  assign \south[1]  = \i$64 [55:28];
+  assign \south[2]  = \i$64 [83:56];
+  assign \south[3]  = \i$64 [111:84];
+  assign \o$67[0]  = \o$67 [27:0];
+  assign \o$67[1]  = \o$67 [55:28];
+  assign \o$67[2]  = \o$67 [83:56];
+  assign \o$67[3]  = \o$67 [111:84];
+  assign \south__drain$71[0]  = \south__drain$71 [27:0];
+  assign \south__drain$71[1]  = \south__drain$71 [55:28];
+  assign \south__drain$71[2]  = \south__drain$71 [83:56];
+  assign \south__drain$71[3]  = \south__drain$71 [111:84];
+  assign \$31 [111:84] = \south__drain$71 [111:84];
+  assign \$31 [83:56] = \south__drain$71 [83:56];
+  assign \$31 [55:28] = \south__drain$71 [55:28];
+  assign \$31 [27:0] = \south__drain$71 [27:0];
   assign w_data[112] = south_last;
-  assign w_data[111:0] = \o$68 ;
-  assign \drain_start$61 [3] = last_step[3];
-  assign \drain_start$61 [2] = last_step[2];
-  assign \drain_start$61 [1] = last_step[1];
-  assign \drain_start$61 [0] = last_step[0];
+  assign w_data[111:0] = \o$67 ;
   assign \drain_start$60 [3] = last_step[3];
   assign \drain_start$60 [2] = last_step[2];
   assign \drain_start$60 [1] = last_step[1];
@@ -723,18 +716,22 @@ module systolic_os_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   assign \drain_start$59 [2] = last_step[2];
   assign \drain_start$59 [1] = last_step[1];
   assign \drain_start$59 [0] = last_step[0];
+  assign \drain_start$58 [3] = last_step[3];
+  assign \drain_start$58 [2] = last_step[2];
+  assign \drain_start$58 [1] = last_step[1];
+  assign \drain_start$58 [0] = last_step[0];
   assign drain_start[3] = last_step[3];
   assign drain_start[2] = last_step[2];
   assign drain_start[1] = last_step[1];
   assign drain_start[0] = last_step[0];
-  assign \north__b$54 [31:24] = \o$55 [31:24];
-  assign \north__b$54 [23:16] = \o$55 [23:16];
-  assign \north__b$54 [15:8] = \o$55 [15:8];
-  assign \north__b$54 [7:0] = \o$55 [7:0];
-  assign \i$18 [11:9] = step;
-  assign \i$18 [8:6] = step;
-  assign \i$18 [5:3] = step;
-  assign \i$18 [2:0] = step;
+  assign \north__b$53 [31:24] = \o$54 [31:24];
+  assign \north__b$53 [23:16] = \o$54 [23:16];
+  assign \north__b$53 [15:8] = \o$54 [15:8];
+  assign \north__b$53 [7:0] = \o$54 [7:0];
+  assign \i$17 [11:9] = step;
+  assign \i$17 [8:6] = step;
+  assign \i$17 [5:3] = step;
+  assign \i$17 [2:0] = step;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -858,7 +855,7 @@ module \systolic_os_4x4_s8x8_acc28.deskew (rst, i, o, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \systolic_os_4x4_s8x8_acc28.result_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy, r_en);
+module \systolic_os_4x4_s8x8_acc28.result_fifo (clk, rst, r_data, w_port__data, w_en, r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -918,7 +915,6 @@ module \systolic_os_4x4_s8x8_acc28.result_fifo (clk, rst, w_level, r_data, w_por
   wire [112:0] w_data;
   input w_en;
   wire w_en;
-  output [3:0] w_level;
   wire [3:0] w_level;
   reg [3:0] w_port__addr = 4'h0;
   input [112:0] w_port__data;
@@ -1040,13 +1036,13 @@ module \systolic_os_4x4_s8x8_acc28.result_fifo (clk, rst, w_level, r_data, w_por
       \$34  = 1'h0;
     end
   end
+  assign w_level = \$3 [3:0];
   assign level = \$3 [3:0];
   assign r_level = \$3 [3:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign w_level = \$3 [3:0];
 endmodule
 
 (* generator = "Amaranth" *)

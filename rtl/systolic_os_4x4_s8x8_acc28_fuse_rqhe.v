@@ -13,60 +13,61 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire \$18 ;
+  wire [3:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire [3:0] \$20 ;
+  wire [2:0] \$20 ;
   wire \$21 ;
-  wire [2:0] \$22 ;
+  wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [4:0] \$26 ;
+  wire \$26 ;
   wire [4:0] \$27 ;
-  wire [5:0] \$28 ;
-  wire [4:0] \$29 ;
-  wire [4:0] \$3 ;
-  wire \$30 ;
+  wire [4:0] \$28 ;
+  wire [5:0] \$29 ;
+  wire \$3 ;
+  wire [4:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [2:0] \$34 ;
-  wire \$35 ;
-  wire [3:0] \$36 ;
-  wire \$37 ;
+  wire \$34 ;
+  wire [2:0] \$35 ;
+  wire \$36 ;
+  wire [3:0] \$37 ;
   wire \$38 ;
-  wire [3:0] \$39 ;
-  wire [5:0] \$4 ;
+  wire \$39 ;
+  wire \$4 ;
   wire [3:0] \$40 ;
   wire [3:0] \$41 ;
   wire [3:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [3:0] \$44 ;
-  reg \$45 ;
-  reg [2:0] \$46 ;
-  reg [1:0] \$47 ;
-  reg [3:0] \$48 ;
+  wire [3:0] \$43 ;
+  wire [31:0] \$44 ;
+  wire [3:0] \$45 ;
+  reg \$46 ;
+  reg [2:0] \$47 ;
+  reg [1:0] \$48 ;
   reg [3:0] \$49 ;
   wire \$5 ;
-  reg [31:0] \$50 ;
+  reg [3:0] \$50 ;
   reg [31:0] \$51 ;
-  reg [1:0] \$52 ;
-  reg [111:0] \$53 ;
-  reg [2:0] \$54 ;
-  reg \$55 ;
+  reg [31:0] \$52 ;
+  reg [1:0] \$53 ;
+  reg [111:0] \$54 ;
+  reg [2:0] \$55 ;
   reg \$56 ;
-  reg [1:0] \$57 ;
+  reg \$57 ;
+  reg [1:0] \$58 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [4:0] \$85 ;
+  wire [4:0] \$83 ;
   wire \$9 ;
   wire accept;
   wire advance;
-  wire \advance$37 ;
-  wire \advance$43 ;
-  wire \advance$49 ;
+  wire \advance$36 ;
+  wire \advance$42 ;
+  wire \advance$48 ;
   wire [111:0] c;
   wire [27:0] \c[0] ;
   wire [27:0] \c[1] ;
@@ -77,61 +78,60 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   reg [1:0] cooldown = 2'h0;
   reg [1:0] crossing = 2'h0;
   wire [3:0] drain_start;
+  wire [3:0] \drain_start$78 ;
   wire [3:0] \drain_start$79 ;
   wire [3:0] \drain_start$80 ;
-  wire [3:0] \drain_start$81 ;
   wire drain_start_0;
   wire drain_start_1;
   wire drain_start_2;
   wire drain_start_3;
   wire en;
   wire flow;
+  wire \flow$71 ;
   wire \flow$72 ;
   wire \flow$73 ;
   wire \flow$74 ;
-  wire \flow$75 ;
   wire fuse;
-  wire \fuse$36 ;
-  wire \fuse$42 ;
-  wire \fuse$48 ;
+  wire \fuse$35 ;
+  wire \fuse$41 ;
+  wire \fuse$47 ;
   reg [31:0] i = 32'd0;
-  wire [15:0] \i$20 ;
-  wire [3:0] \i$20[0] ;
-  wire \i$20[0].commit ;
-  wire \i$20[0].fuse ;
-  wire \i$20[0].last ;
-  wire \i$20[0].valid ;
-  wire [3:0] \i$20[1] ;
-  wire \i$20[1].commit ;
-  wire \i$20[1].fuse ;
-  wire \i$20[1].last ;
-  wire \i$20[1].valid ;
-  wire [3:0] \i$20[2] ;
-  wire \i$20[2].commit ;
-  wire \i$20[2].fuse ;
-  wire \i$20[2].last ;
-  wire \i$20[2].valid ;
-  wire [3:0] \i$20[3] ;
-  wire \i$20[3].commit ;
-  wire \i$20[3].fuse ;
-  wire \i$20[3].last ;
-  wire \i$20[3].valid ;
-  reg [31:0] \i$22  = 32'd0;
-  wire [7:0] \i$22[0] ;
-  wire [7:0] \i$22[1] ;
-  wire [7:0] \i$22[2] ;
-  wire [7:0] \i$22[3] ;
-  reg [111:0] \i$85  = 112'h0000000000000000000000000000;
-  wire [27:0] \i$85[0] ;
-  wire [27:0] \i$85[1] ;
-  wire [27:0] \i$85[2] ;
-  wire [27:0] \i$85[3] ;
+  wire [15:0] \i$19 ;
+  wire [3:0] \i$19[0] ;
+  wire \i$19[0].commit ;
+  wire \i$19[0].fuse ;
+  wire \i$19[0].last ;
+  wire \i$19[0].valid ;
+  wire [3:0] \i$19[1] ;
+  wire \i$19[1].commit ;
+  wire \i$19[1].fuse ;
+  wire \i$19[1].last ;
+  wire \i$19[1].valid ;
+  wire [3:0] \i$19[2] ;
+  wire \i$19[2].commit ;
+  wire \i$19[2].fuse ;
+  wire \i$19[2].last ;
+  wire \i$19[2].valid ;
+  wire [3:0] \i$19[3] ;
+  wire \i$19[3].commit ;
+  wire \i$19[3].fuse ;
+  wire \i$19[3].last ;
+  wire \i$19[3].valid ;
+  reg [31:0] \i$21  = 32'd0;
+  wire [7:0] \i$21[0] ;
+  wire [7:0] \i$21[1] ;
+  wire [7:0] \i$21[2] ;
+  wire [7:0] \i$21[3] ;
+  reg [111:0] \i$84  = 112'h0000000000000000000000000000;
+  wire [27:0] \i$84[0] ;
+  wire [27:0] \i$84[1] ;
+  wire [27:0] \i$84[2] ;
+  wire [27:0] \i$84[3] ;
   wire [7:0] \i[0] ;
   wire [7:0] \i[1] ;
   wire [7:0] \i[2] ;
   wire [7:0] \i[3] ;
   wire [3:0] last_step;
-  wire [3:0] level;
   reg mode = 1'h0;
   (* init = 32'd0 *)
   wire [31:0] north;
@@ -140,91 +140,92 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   wire [7:0] \north[2] ;
   wire [7:0] \north[3] ;
   wire [31:0] north__b;
-  wire [31:0] \north__b$57 ;
-  wire [7:0] \north__b$57[0] ;
-  wire [7:0] \north__b$57[1] ;
-  wire [7:0] \north__b$57[2] ;
-  wire [7:0] \north__b$57[3] ;
-  wire [31:0] \north__b$63 ;
-  wire [7:0] \north__b$63[0] ;
-  wire [7:0] \north__b$63[1] ;
-  wire [7:0] \north__b$63[2] ;
-  wire [7:0] \north__b$63[3] ;
-  wire [31:0] \north__b$69 ;
-  wire [7:0] \north__b$69[0] ;
-  wire [7:0] \north__b$69[1] ;
-  wire [7:0] \north__b$69[2] ;
-  wire [7:0] \north__b$69[3] ;
+  wire [31:0] \north__b$56 ;
+  wire [7:0] \north__b$56[0] ;
+  wire [7:0] \north__b$56[1] ;
+  wire [7:0] \north__b$56[2] ;
+  wire [7:0] \north__b$56[3] ;
+  wire [31:0] \north__b$62 ;
+  wire [7:0] \north__b$62[0] ;
+  wire [7:0] \north__b$62[1] ;
+  wire [7:0] \north__b$62[2] ;
+  wire [7:0] \north__b$62[3] ;
+  wire [31:0] \north__b$68 ;
+  wire [7:0] \north__b$68[0] ;
+  wire [7:0] \north__b$68[1] ;
+  wire [7:0] \north__b$68[2] ;
+  wire [7:0] \north__b$68[3] ;
   wire [7:0] \north__b[0] ;
   wire [7:0] \north__b[1] ;
   wire [7:0] \north__b[2] ;
   wire [7:0] \north__b[3] ;
   wire [111:0] north__drain;
-  wire [111:0] \north__drain$59 ;
-  wire [27:0] \north__drain$59[0] ;
-  wire [27:0] \north__drain$59[1] ;
-  wire [27:0] \north__drain$59[2] ;
-  wire [27:0] \north__drain$59[3] ;
-  wire [111:0] \north__drain$65 ;
-  wire [27:0] \north__drain$65[0] ;
-  wire [27:0] \north__drain$65[1] ;
-  wire [27:0] \north__drain$65[2] ;
-  wire [27:0] \north__drain$65[3] ;
+  wire [111:0] \north__drain$58 ;
+  wire [27:0] \north__drain$58[0] ;
+  wire [27:0] \north__drain$58[1] ;
+  wire [27:0] \north__drain$58[2] ;
+  wire [27:0] \north__drain$58[3] ;
+  wire [111:0] \north__drain$64 ;
+  wire [27:0] \north__drain$64[0] ;
+  wire [27:0] \north__drain$64[1] ;
+  wire [27:0] \north__drain$64[2] ;
+  wire [27:0] \north__drain$64[3] ;
   wire [27:0] \north__drain[0] ;
   wire [27:0] \north__drain[1] ;
   wire [27:0] \north__drain[2] ;
   wire [27:0] \north__drain[3] ;
   wire [3:0] north__take;
-  wire [3:0] \north__take$61 ;
-  wire \north__take$61[0] ;
-  wire \north__take$61[1] ;
-  wire \north__take$61[2] ;
-  wire \north__take$61[3] ;
-  wire [3:0] \north__take$67 ;
-  wire \north__take$67[0] ;
-  wire \north__take$67[1] ;
-  wire \north__take$67[2] ;
-  wire \north__take$67[3] ;
+  wire [3:0] \north__take$60 ;
+  wire \north__take$60[0] ;
+  wire \north__take$60[1] ;
+  wire \north__take$60[2] ;
+  wire \north__take$60[3] ;
+  wire [3:0] \north__take$66 ;
+  wire \north__take$66[0] ;
+  wire \north__take$66[1] ;
+  wire \north__take$66[2] ;
+  wire \north__take$66[3] ;
   wire \north__take[0] ;
   wire \north__take[1] ;
   wire \north__take[2] ;
   wire \north__take[3] ;
   wire [31:0] o;
-  wire [15:0] \o$27 ;
-  wire [3:0] \o$27[0] ;
-  wire \o$27[0].commit ;
-  wire \o$27[0].fuse ;
-  wire \o$27[0].last ;
-  wire \o$27[0].valid ;
-  wire [3:0] \o$27[1] ;
-  wire \o$27[1].commit ;
-  wire \o$27[1].fuse ;
-  wire \o$27[1].last ;
-  wire \o$27[1].valid ;
-  wire [3:0] \o$27[2] ;
-  wire \o$27[2].commit ;
-  wire \o$27[2].fuse ;
-  wire \o$27[2].last ;
-  wire \o$27[2].valid ;
-  wire [3:0] \o$27[3] ;
-  wire \o$27[3].commit ;
-  wire \o$27[3].fuse ;
-  wire \o$27[3].last ;
-  wire \o$27[3].valid ;
-  wire [31:0] \o$32 ;
-  wire [7:0] \o$32[0] ;
-  wire [7:0] \o$32[1] ;
-  wire [7:0] \o$32[2] ;
-  wire [7:0] \o$32[3] ;
-  wire [111:0] \o$89 ;
-  wire [27:0] \o$89[0] ;
-  wire [27:0] \o$89[1] ;
-  wire [27:0] \o$89[2] ;
-  wire [27:0] \o$89[3] ;
+  wire [15:0] \o$26 ;
+  wire [3:0] \o$26[0] ;
+  wire \o$26[0].commit ;
+  wire \o$26[0].fuse ;
+  wire \o$26[0].last ;
+  wire \o$26[0].valid ;
+  wire [3:0] \o$26[1] ;
+  wire \o$26[1].commit ;
+  wire \o$26[1].fuse ;
+  wire \o$26[1].last ;
+  wire \o$26[1].valid ;
+  wire [3:0] \o$26[2] ;
+  wire \o$26[2].commit ;
+  wire \o$26[2].fuse ;
+  wire \o$26[2].last ;
+  wire \o$26[2].valid ;
+  wire [3:0] \o$26[3] ;
+  wire \o$26[3].commit ;
+  wire \o$26[3].fuse ;
+  wire \o$26[3].last ;
+  wire \o$26[3].valid ;
+  wire [31:0] \o$31 ;
+  wire [7:0] \o$31[0] ;
+  wire [7:0] \o$31[1] ;
+  wire [7:0] \o$31[2] ;
+  wire [7:0] \o$31[3] ;
+  wire [111:0] \o$88 ;
+  wire [27:0] \o$88[0] ;
+  wire [27:0] \o$88[1] ;
+  wire [27:0] \o$88[2] ;
+  wire [27:0] \o$88[3] ;
   wire [7:0] \o[0] ;
   wire [7:0] \o[1] ;
   wire [7:0] \o[2] ;
   wire [7:0] \o[3] ;
+  reg [3:0] occupied = 4'h0;
   input [85:0] operands__payload;
   wire [85:0] operands__payload;
   wire [31:0] \operands__payload.a ;
@@ -256,12 +257,11 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   wire [7:0] \q[3] ;
   reg [2:0] quiet = 3'h4;
   wire [144:0] r_data;
-  wire [19:0] \r_data$99 ;
+  wire [19:0] \r_data$97 ;
   wire r_en;
-  wire \r_en$101 ;
+  wire \r_en$99 ;
   wire r_rdy;
   reg [2:0] remaining = 3'h0;
-  reg [3:0] reserved = 4'h0;
   output [144:0] results__payload;
   wire [144:0] results__payload;
   wire [111:0] \results__payload.c ;
@@ -289,51 +289,51 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   wire [27:0] \south[2] ;
   wire [27:0] \south[3] ;
   wire [31:0] south__b;
-  wire [31:0] \south__b$58 ;
-  wire [7:0] \south__b$58[0] ;
-  wire [7:0] \south__b$58[1] ;
-  wire [7:0] \south__b$58[2] ;
-  wire [7:0] \south__b$58[3] ;
-  wire [31:0] \south__b$64 ;
-  wire [7:0] \south__b$64[0] ;
-  wire [7:0] \south__b$64[1] ;
-  wire [7:0] \south__b$64[2] ;
-  wire [7:0] \south__b$64[3] ;
+  wire [31:0] \south__b$57 ;
+  wire [7:0] \south__b$57[0] ;
+  wire [7:0] \south__b$57[1] ;
+  wire [7:0] \south__b$57[2] ;
+  wire [7:0] \south__b$57[3] ;
+  wire [31:0] \south__b$63 ;
+  wire [7:0] \south__b$63[0] ;
+  wire [7:0] \south__b$63[1] ;
+  wire [7:0] \south__b$63[2] ;
+  wire [7:0] \south__b$63[3] ;
   wire [7:0] \south__b[0] ;
   wire [7:0] \south__b[1] ;
   wire [7:0] \south__b[2] ;
   wire [7:0] \south__b[3] ;
   wire [111:0] south__drain;
-  wire [111:0] \south__drain$102 ;
-  wire [27:0] \south__drain$102[0] ;
-  wire [27:0] \south__drain$102[1] ;
-  wire [27:0] \south__drain$102[2] ;
-  wire [27:0] \south__drain$102[3] ;
-  wire [111:0] \south__drain$60 ;
-  wire [27:0] \south__drain$60[0] ;
-  wire [27:0] \south__drain$60[1] ;
-  wire [27:0] \south__drain$60[2] ;
-  wire [27:0] \south__drain$60[3] ;
-  wire [111:0] \south__drain$66 ;
-  wire [27:0] \south__drain$66[0] ;
-  wire [27:0] \south__drain$66[1] ;
-  wire [27:0] \south__drain$66[2] ;
-  wire [27:0] \south__drain$66[3] ;
+  wire [111:0] \south__drain$100 ;
+  wire [27:0] \south__drain$100[0] ;
+  wire [27:0] \south__drain$100[1] ;
+  wire [27:0] \south__drain$100[2] ;
+  wire [27:0] \south__drain$100[3] ;
+  wire [111:0] \south__drain$59 ;
+  wire [27:0] \south__drain$59[0] ;
+  wire [27:0] \south__drain$59[1] ;
+  wire [27:0] \south__drain$59[2] ;
+  wire [27:0] \south__drain$59[3] ;
+  wire [111:0] \south__drain$65 ;
+  wire [27:0] \south__drain$65[0] ;
+  wire [27:0] \south__drain$65[1] ;
+  wire [27:0] \south__drain$65[2] ;
+  wire [27:0] \south__drain$65[3] ;
   wire [27:0] \south__drain[0] ;
   wire [27:0] \south__drain[1] ;
   wire [27:0] \south__drain[2] ;
   wire [27:0] \south__drain[3] ;
   wire [3:0] south__take;
-  wire [3:0] \south__take$62 ;
-  wire \south__take$62[0] ;
-  wire \south__take$62[1] ;
-  wire \south__take$62[2] ;
-  wire \south__take$62[3] ;
-  wire [3:0] \south__take$68 ;
-  wire \south__take$68[0] ;
-  wire \south__take$68[1] ;
-  wire \south__take$68[2] ;
-  wire \south__take$68[3] ;
+  wire [3:0] \south__take$61 ;
+  wire \south__take$61[0] ;
+  wire \south__take$61[1] ;
+  wire \south__take$61[2] ;
+  wire \south__take$61[3] ;
+  wire [3:0] \south__take$67 ;
+  wire \south__take$67[0] ;
+  wire \south__take$67[1] ;
+  wire \south__take$67[2] ;
+  wire \south__take$67[3] ;
   wire \south__take[0] ;
   wire \south__take[1] ;
   wire \south__take[2] ;
@@ -353,119 +353,118 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   wire [7:0] \step_a[2] ;
   wire [7:0] \step_a[3] ;
   wire [144:0] w_data;
-  wire [19:0] \w_data$94 ;
+  wire [19:0] \w_data$92 ;
   wire w_en;
-  wire \w_en$95 ;
+  wire \w_en$93 ;
   wire [7:0] west__a;
-  wire [7:0] \west__a$33 ;
-  wire [7:0] \west__a$39 ;
-  wire [7:0] \west__a$45 ;
+  wire [7:0] \west__a$32 ;
+  wire [7:0] \west__a$38 ;
+  wire [7:0] \west__a$44 ;
   wire west__last;
-  wire \west__last$35 ;
-  wire \west__last$41 ;
-  wire \west__last$47 ;
+  wire \west__last$34 ;
+  wire \west__last$40 ;
+  wire \west__last$46 ;
   wire west__valid;
-  wire \west__valid$34 ;
-  wire \west__valid$40 ;
-  wire \west__valid$46 ;
-  wire written;
+  wire \west__valid$33 ;
+  wire \west__valid$39 ;
+  wire \west__valid$45 ;
   wire [7:0] x;
-  wire [7:0] \x$38 ;
-  wire [7:0] \x$44 ;
-  wire [7:0] \x$50 ;
-  assign \$29  = reserved - 1'h1;
-  assign \$30  = | crossing;
-  assign \$31  = ~ \o$27 [15];
-  assign \$32  = \o$27 [12] | \$31 ;
-  assign \$33  = \$30  & \$32 ;
-  assign \$34  = crossing - 1'h1;
-  assign \$35  = | remaining;
-  assign \$36  = remaining - 1'h1;
-  assign \$37  = | remaining;
-  assign \$38  = remaining == 1'h1;
-  assign \$39  = remaining - 1'h1;
+  wire [7:0] \x$37 ;
+  wire [7:0] \x$43 ;
+  wire [7:0] \x$49 ;
+  assign \$29  = \$28  - 1'h1;
+  assign \$30  = occupied - 1'h1;
+  assign \$31  = | crossing;
+  assign \$32  = ~ \o$26 [15];
+  assign \$33  = \o$26 [12] | \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = crossing - 1'h1;
+  assign \$36  = | remaining;
+  assign \$37  = remaining - 1'h1;
+  assign \$38  = | remaining;
+  assign \$39  = remaining == 1'h1;
+  assign \$40  = remaining - 1'h1;
   always @(posedge clk)
-    mode <= \$45 ;
+    mode <= \$46 ;
   always @(posedge clk)
-    quiet <= \$46 ;
+    quiet <= \$47 ;
   always @(posedge clk)
-    cooldown <= \$47 ;
+    cooldown <= \$48 ;
   always @(posedge clk)
-    reserved <= \$48 ;
+    occupied <= \$49 ;
   always @(posedge clk)
-    step <= \$49 ;
+    step <= \$50 ;
   always @(posedge clk)
-    i <= \$50 ;
+    i <= \$51 ;
   always @(posedge clk)
-    \i$22  <= \$51 ;
+    \i$21  <= \$52 ;
   always @(posedge clk)
-    crossing <= \$52 ;
+    crossing <= \$53 ;
   always @(posedge clk)
-    \i$85  <= \$53 ;
+    \i$84  <= \$54 ;
   always @(posedge clk)
-    remaining <= \$54 ;
+    remaining <= \$55 ;
   always @(posedge clk)
-    south_valid <= \$55 ;
+    south_valid <= \$56 ;
   always @(posedge clk)
-    south_last <= \$56 ;
+    south_last <= \$57 ;
   always @(posedge clk)
-    south_row <= \$57 ;
+    south_row <= \$58 ;
   assign accept = operands__valid & operands__ready;
   assign \$1  = ~ operands__payload[85];
   assign \$2  = ! cooldown;
-  assign \$3  = level + reserved;
-  assign \$4  = \$3  + 3'h4;
-  assign \$5  = \$4  <= 4'hf;
-  assign \$6  = \$2  & \$5 ;
-  assign \$7  = \$1  | \$6 ;
-  assign \$8  = operands__payload[64] == mode;
-  assign \$9  = quiet == 3'h4;
-  assign \$10  = \$8  | \$9 ;
-  assign operands__ready = \$7  & \$10 ;
+  assign \$3  = occupied <= 4'hb;
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = \$1  | \$4 ;
+  assign \$6  = operands__payload[64] == mode;
+  assign \$7  = quiet == 3'h4;
+  assign \$8  = \$6  | \$7 ;
+  assign operands__ready = \$5  & \$8 ;
   assign produces = accept & operands__payload[85];
-  assign \$11  = ~ \o$27 [3];
-  assign advance = \o$27 [0] | \$11 ;
-  assign \$12  = ~ \o$27 [7];
-  assign \advance$37  = \o$27 [4] | \$12 ;
-  assign \$13  = ~ \o$27 [11];
-  assign \advance$43  = \o$27 [8] | \$13 ;
-  assign \$14  = ~ \o$27 [15];
-  assign \advance$49  = \o$27 [12] | \$14 ;
-  assign \$15  = ~ \o$27 [15];
-  assign \$16  = \o$27 [12] | \$15 ;
-  assign \$17  = ! crossing;
-  assign flow = \$16  | \$17 ;
+  assign \$9  = ~ \o$26 [3];
+  assign advance = \o$26 [0] | \$9 ;
+  assign \$10  = ~ \o$26 [7];
+  assign \advance$36  = \o$26 [4] | \$10 ;
+  assign \$11  = ~ \o$26 [11];
+  assign \advance$42  = \o$26 [8] | \$11 ;
+  assign \$12  = ~ \o$26 [15];
+  assign \advance$48  = \o$26 [12] | \$12 ;
+  assign \$13  = ~ \o$26 [15];
+  assign \$14  = \o$26 [12] | \$13 ;
+  assign \$15  = ! crossing;
+  assign flow = \$14  | \$15 ;
   assign w_en = south_valid & flow;
-  assign written = south_valid & flow;
-  assign \$85  = south_row * 3'h5;
-  assign shift = \r_data$99  >> \$85 ;
-  assign \$18  = south_valid & flow;
-  assign \r_en$101  = \$18  & south_last;
-  assign \$19  = quiet != 3'h4;
-  assign \$20  = quiet + 1'h1;
-  assign \$21  = | cooldown;
-  assign \$22  = cooldown - 1'h1;
-  assign \$23  = ~ written;
-  assign \$24  = produces & \$23 ;
-  assign \$25  = produces & written;
-  assign \$26  = reserved + 3'h4;
-  assign \$27  = reserved + 3'h4;
-  assign \$28  = \$27  - 1'h1;
+  assign \$83  = south_row * 3'h5;
+  assign shift = \r_data$97  >> \$83 ;
+  assign \$16  = south_valid & flow;
+  assign \r_en$99  = \$16  & south_last;
+  assign \$17  = quiet != 3'h4;
+  assign \$18  = quiet + 1'h1;
+  assign \$19  = | cooldown;
+  assign \$20  = cooldown - 1'h1;
+  assign \$21  = results__valid & results__ready;
+  assign \$22  = ~ \$21 ;
+  assign \$23  = produces & \$22 ;
+  assign \$24  = results__valid & results__ready;
+  assign \$25  = produces & \$24 ;
+  assign \$26  = results__valid & results__ready;
+  assign \$27  = occupied + 3'h4;
+  assign \$28  = occupied + 3'h4;
   \systolic_os_4x4_s8x8_acc28_fuse_rqhe.column_skew  column_skew (
     .clk(clk),
-    .i(\i$22 ),
-    .o(\o$32 ),
+    .i(\i$21 ),
+    .o(\o$31 ),
     .rst(rst)
   );
   \systolic_os_4x4_s8x8_acc28_fuse_rqhe.deskew  deskew (
     .clk(clk),
     .en(flow),
-    .i(\i$85 ),
-    .o(\o$89 ),
+    .i(\i$84 ),
+    .o(\o$88 ),
     .rst(rst)
   );
   \systolic_os_4x4_s8x8_acc28_fuse_rqhe.requantizer  requantizer (
-    .c(\o$89 ),
+    .c(\o$88 ),
     .q(q),
     .\shift$1 (shift)
   );
@@ -476,7 +475,6 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
     .r_rdy(results__valid),
     .rst(rst),
     .w_en(w_en),
-    .w_level(level),
     .w_port__data(w_data)
   );
   systolic_os_4x4_s8x8_acc28_fuse_rqhe_row row_0 (
@@ -484,9 +482,9 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
     .clk(clk),
     .drain_start(drain_start),
     .flow(flow),
-    .fuse(\o$27 [3]),
-    .last_step(\$40 ),
-    .north__b(\north__b$69 ),
+    .fuse(\o$26 [3]),
+    .last_step(\$41 ),
+    .north__b(\north__b$68 ),
     .north__drain(112'h0000000000000000000000000000),
     .north__take(4'h0),
     .rst(rst),
@@ -494,71 +492,71 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
     .south__drain(north__drain),
     .south__take(north__take),
     .west__a(o[7:0]),
-    .west__last(\o$27 [1]),
-    .west__valid(\o$27 [0]),
-    .x(\o$32 [7:0])
+    .west__last(\o$26 [1]),
+    .west__valid(\o$26 [0]),
+    .x(\o$31 [7:0])
   );
   systolic_os_4x4_s8x8_acc28_fuse_rqhe_row row_1 (
-    .advance(\advance$37 ),
+    .advance(\advance$36 ),
     .clk(clk),
-    .drain_start(\drain_start$79 ),
+    .drain_start(\drain_start$78 ),
     .flow(flow),
-    .fuse(\o$27 [7]),
-    .last_step(\$41 ),
+    .fuse(\o$26 [7]),
+    .last_step(\$42 ),
     .north__b(north__b),
     .north__drain(north__drain),
     .north__take(north__take),
     .rst(rst),
-    .south__b(\north__b$57 ),
-    .south__drain(\north__drain$59 ),
-    .south__take(\north__take$61 ),
+    .south__b(\north__b$56 ),
+    .south__drain(\north__drain$58 ),
+    .south__take(\north__take$60 ),
     .west__a(o[15:8]),
-    .west__last(\o$27 [5]),
-    .west__valid(\o$27 [4]),
-    .x(\o$32 [15:8])
+    .west__last(\o$26 [5]),
+    .west__valid(\o$26 [4]),
+    .x(\o$31 [15:8])
   );
   systolic_os_4x4_s8x8_acc28_fuse_rqhe_row row_2 (
-    .advance(\advance$43 ),
+    .advance(\advance$42 ),
+    .clk(clk),
+    .drain_start(\drain_start$79 ),
+    .flow(flow),
+    .fuse(\o$26 [11]),
+    .last_step(\$43 ),
+    .north__b(\north__b$56 ),
+    .north__drain(\north__drain$58 ),
+    .north__take(\north__take$60 ),
+    .rst(rst),
+    .south__b(\north__b$62 ),
+    .south__drain(\north__drain$64 ),
+    .south__take(\north__take$66 ),
+    .west__a(o[23:16]),
+    .west__last(\o$26 [9]),
+    .west__valid(\o$26 [8]),
+    .x(\o$31 [23:16])
+  );
+  systolic_os_4x4_s8x8_acc28_fuse_rqhe_row row_3 (
+    .advance(\advance$48 ),
     .clk(clk),
     .drain_start(\drain_start$80 ),
     .flow(flow),
-    .fuse(\o$27 [11]),
-    .last_step(\$42 ),
-    .north__b(\north__b$57 ),
-    .north__drain(\north__drain$59 ),
-    .north__take(\north__take$61 ),
-    .rst(rst),
-    .south__b(\north__b$63 ),
-    .south__drain(\north__drain$65 ),
-    .south__take(\north__take$67 ),
-    .west__a(o[23:16]),
-    .west__last(\o$27 [9]),
-    .west__valid(\o$27 [8]),
-    .x(\o$32 [23:16])
-  );
-  systolic_os_4x4_s8x8_acc28_fuse_rqhe_row row_3 (
-    .advance(\advance$49 ),
-    .clk(clk),
-    .drain_start(\drain_start$81 ),
-    .flow(flow),
-    .fuse(\o$27 [15]),
+    .fuse(\o$26 [15]),
     .last_step(last_step),
-    .north__b(\north__b$63 ),
-    .north__drain(\north__drain$65 ),
-    .north__take(\north__take$67 ),
+    .north__b(\north__b$62 ),
+    .north__drain(\north__drain$64 ),
+    .north__take(\north__take$66 ),
     .rst(rst),
-    .south__b(\$43 ),
-    .south__drain(\south__drain$102 ),
-    .south__take(\$44 ),
+    .south__b(\$44 ),
+    .south__drain(\south__drain$100 ),
+    .south__take(\$45 ),
     .west__a(o[31:24]),
-    .west__last(\o$27 [13]),
-    .west__valid(\o$27 [12]),
-    .x(\o$32 [31:24])
+    .west__last(\o$26 [13]),
+    .west__valid(\o$26 [12]),
+    .x(\o$31 [31:24])
   );
   \systolic_os_4x4_s8x8_acc28_fuse_rqhe.row_control_skew  row_control_skew (
     .clk(clk),
-    .i(\i$20 ),
-    .o(\o$27 ),
+    .i(\i$19 ),
+    .o(\o$26 ),
     .rst(rst)
   );
   \systolic_os_4x4_s8x8_acc28_fuse_rqhe.row_skew  row_skew (
@@ -569,69 +567,55 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   );
   \systolic_os_4x4_s8x8_acc28_fuse_rqhe.shift_queue  shift_queue (
     .clk(clk),
-    .r_data(\r_data$99 ),
-    .r_en(\r_en$101 ),
+    .r_data(\r_data$97 ),
+    .r_en(\r_en$99 ),
     .rst(rst),
     .w_en(produces),
     .w_port__data(operands__payload[84:65])
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = mode;
+    \$46  = mode;
     if (accept) begin
-      \$45  = operands__payload[64];
+      \$46  = operands__payload[64];
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = quiet;
+    \$47  = quiet;
     if (accept) begin
-      \$46  = 3'h1;
-    end else if (\$19 ) begin
-      \$46  = \$20 [2:0];
+      \$47  = 3'h1;
+    end else if (\$17 ) begin
+      \$47  = \$18 [2:0];
     end
     if (rst) begin
-      \$46  = 3'h4;
+      \$47  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = cooldown;
+    \$48  = cooldown;
     if (produces) begin
-      \$47  = 2'h3;
-    end else if (\$21 ) begin
-      \$47  = \$22 [1:0];
+      \$48  = 2'h3;
+    end else if (\$19 ) begin
+      \$48  = \$20 [1:0];
     end
     if (rst) begin
-      \$47  = 2'h0;
+      \$48  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = reserved;
-    if (\$24 ) begin
-      \$48  = \$26 [3:0];
+    \$49  = occupied;
+    if (\$23 ) begin
+      \$49  = \$27 [3:0];
     end else if (\$25 ) begin
-      \$48  = \$28 [3:0];
-    end else if (written) begin
-      \$48  = \$29 [3:0];
-    end
-    if (rst) begin
-      \$48  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49 [3:1] = step[3:1];
-    \$49 [0] = accept;
-    if (operands__valid) begin
-      \$49 [1] = operands__payload[85];
-    end
-    if (accept) begin
-      \$49 [3] = operands__payload[64];
+      \$49  = \$29 [3:0];
+    end else if (\$26 ) begin
+      \$49  = \$30 [3:0];
     end
     if (rst) begin
       \$49  = 4'h0;
@@ -639,67 +623,71 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = i;
+    \$50 [3:1] = step[3:1];
+    \$50 [0] = accept;
     if (operands__valid) begin
-      \$50  = operands__payload[31:0];
+      \$50 [1] = operands__payload[85];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \i$22 ;
-    if (operands__valid) begin
-      \$51  = operands__payload[63:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = crossing;
-    if (last_step[0]) begin
-      \$52  = 2'h3;
-    end else if (\$33 ) begin
-      \$52  = \$34 [1:0];
+    if (accept) begin
+      \$50 [3] = operands__payload[64];
     end
     if (rst) begin
-      \$52  = 2'h0;
+      \$50  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \i$85 ;
+    \$51  = i;
+    if (operands__valid) begin
+      \$51  = operands__payload[31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = \i$21 ;
+    if (operands__valid) begin
+      \$52  = operands__payload[63:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = crossing;
+    if (last_step[0]) begin
+      \$53  = 2'h3;
+    end else if (\$34 ) begin
+      \$53  = \$35 [1:0];
+    end
+    if (rst) begin
+      \$53  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = \i$84 ;
     if (flow) begin
-      \$53 [27:0] = \south__drain$102 [27:0];
-      \$53 [55:28] = \south__drain$102 [55:28];
-      \$53 [83:56] = \south__drain$102 [83:56];
-      \$53 [111:84] = \south__drain$102 [111:84];
+      \$54 [27:0] = \south__drain$100 [27:0];
+      \$54 [55:28] = \south__drain$100 [55:28];
+      \$54 [83:56] = \south__drain$100 [83:56];
+      \$54 [111:84] = \south__drain$100 [111:84];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = remaining;
+    \$55  = remaining;
     if (flow) begin
       if (last_step[3]) begin
-        \$54  = 3'h4;
-      end else if (\$35 ) begin
-        \$54  = \$36 [2:0];
+        \$55  = 3'h4;
+      end else if (\$36 ) begin
+        \$55  = \$37 [2:0];
       end
     end
     if (rst) begin
-      \$54  = 3'h0;
+      \$55  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = south_valid;
-    if (flow) begin
-      \$55  = \$37 ;
-    end
-    if (rst) begin
-      \$55  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = south_last;
+    \$56  = south_valid;
     if (flow) begin
       \$56  = \$38 ;
     end
@@ -709,61 +697,71 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = south_row;
+    \$57  = south_last;
     if (flow) begin
-      \$57  = \$39 [1:0];
+      \$57  = \$39 ;
     end
     if (rst) begin
-      \$57  = 2'h0;
+      \$57  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = south_row;
+    if (flow) begin
+      \$58  = \$40 [1:0];
+    end
+    if (rst) begin
+      \$58  = 2'h0;
     end
   end
   assign r_data = results__payload;
   assign r_rdy = results__valid;
   assign r_en = results__ready;
   assign step_a = i;
-  assign north = \i$22 ;
+  assign north = \i$21 ;
   assign west__a = o[7:0];
-  assign west__valid = \o$27 [0];
-  assign west__last = \o$27 [1];
-  assign fuse = \o$27 [3];
-  assign x = \o$32 [7:0];
-  assign \west__a$33  = o[15:8];
-  assign \west__valid$34  = \o$27 [4];
-  assign \west__last$35  = \o$27 [5];
-  assign \fuse$36  = \o$27 [7];
-  assign \x$38  = \o$32 [15:8];
-  assign \west__a$39  = o[23:16];
-  assign \west__valid$40  = \o$27 [8];
-  assign \west__last$41  = \o$27 [9];
-  assign \fuse$42  = \o$27 [11];
-  assign \x$44  = \o$32 [23:16];
-  assign \west__a$45  = o[31:24];
-  assign \west__valid$46  = \o$27 [12];
-  assign \west__last$47  = \o$27 [13];
-  assign \fuse$48  = \o$27 [15];
-  assign \x$50  = \o$32 [31:24];
+  assign west__valid = \o$26 [0];
+  assign west__last = \o$26 [1];
+  assign fuse = \o$26 [3];
+  assign x = \o$31 [7:0];
+  assign \west__a$32  = o[15:8];
+  assign \west__valid$33  = \o$26 [4];
+  assign \west__last$34  = \o$26 [5];
+  assign \fuse$35  = \o$26 [7];
+  assign \x$37  = \o$31 [15:8];
+  assign \west__a$38  = o[23:16];
+  assign \west__valid$39  = \o$26 [8];
+  assign \west__last$40  = \o$26 [9];
+  assign \fuse$41  = \o$26 [11];
+  assign \x$43  = \o$31 [23:16];
+  assign \west__a$44  = o[31:24];
+  assign \west__valid$45  = \o$26 [12];
+  assign \west__last$46  = \o$26 [13];
+  assign \fuse$47  = \o$26 [15];
+  assign \x$49  = \o$31 [31:24];
   assign south__b = north__b;
   assign south__drain = north__drain;
   assign south__take = north__take;
-  assign \south__b$58  = \north__b$57 ;
-  assign \south__drain$60  = \north__drain$59 ;
-  assign \south__take$62  = \north__take$61 ;
-  assign \south__b$64  = \north__b$63 ;
-  assign \south__drain$66  = \north__drain$65 ;
-  assign \south__take$68  = \north__take$67 ;
+  assign \south__b$57  = \north__b$56 ;
+  assign \south__drain$59  = \north__drain$58 ;
+  assign \south__take$61  = \north__take$60 ;
+  assign \south__b$63  = \north__b$62 ;
+  assign \south__drain$65  = \north__drain$64 ;
+  assign \south__take$67  = \north__take$66 ;
+  assign \flow$71  = flow;
   assign \flow$72  = flow;
   assign \flow$73  = flow;
   assign \flow$74  = flow;
-  assign \flow$75  = flow;
   assign drain_start_0 = last_step[0];
   assign drain_start_1 = last_step[1];
   assign drain_start_2 = last_step[2];
   assign drain_start_3 = last_step[3];
-  assign south = \i$85 ;
+  assign south = \i$84 ;
   assign en = flow;
-  assign \w_data$94  = operands__payload[84:65];
-  assign \w_en$95  = produces;
-  assign c = \o$89 ;
+  assign \w_data$92  = operands__payload[84:65];
+  assign \w_en$93  = produces;
+  assign c = \o$88 ;
   assign \operands__payload.a  = operands__payload[31:0];
   assign \operands__payload.a[0]  = operands__payload[7:0];
   assign \operands__payload.a[1]  = operands__payload[15:8];
@@ -800,66 +798,66 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   assign \step_a[1]  = i[15:8];
   assign \step_a[2]  = i[23:16];
   assign \step_a[3]  = i[31:24];
-  assign \i$20[0]  = \i$20 [3:0];
-  assign \i$20[0].valid  = \i$20 [0];
-  assign \i$20[0].last  = \i$20 [1];
-  assign \i$20[0].commit  = \i$20 [2];
-  assign \i$20[0].fuse  = \i$20 [3];
-  assign \i$20[1]  = \i$20 [7:4];
-  assign \i$20[1].valid  = \i$20 [4];
-  assign \i$20[1].last  = \i$20 [5];
-  assign \i$20[1].commit  = \i$20 [6];
-  assign \i$20[1].fuse  = \i$20 [7];
-  assign \i$20[2]  = \i$20 [11:8];
-  assign \i$20[2].valid  = \i$20 [8];
-  assign \i$20[2].last  = \i$20 [9];
-  assign \i$20[2].commit  = \i$20 [10];
-  assign \i$20[2].fuse  = \i$20 [11];
-  assign \i$20[3]  = \i$20 [15:12];
-  assign \i$20[3].valid  = \i$20 [12];
-  assign \i$20[3].last  = \i$20 [13];
-  assign \i$20[3].commit  = \i$20 [14];
-  assign \i$20[3].fuse  = \i$20 [15];
+  assign \i$19[0]  = \i$19 [3:0];
+  assign \i$19[0].valid  = \i$19 [0];
+  assign \i$19[0].last  = \i$19 [1];
+  assign \i$19[0].commit  = \i$19 [2];
+  assign \i$19[0].fuse  = \i$19 [3];
+  assign \i$19[1]  = \i$19 [7:4];
+  assign \i$19[1].valid  = \i$19 [4];
+  assign \i$19[1].last  = \i$19 [5];
+  assign \i$19[1].commit  = \i$19 [6];
+  assign \i$19[1].fuse  = \i$19 [7];
+  assign \i$19[2]  = \i$19 [11:8];
+  assign \i$19[2].valid  = \i$19 [8];
+  assign \i$19[2].last  = \i$19 [9];
+  assign \i$19[2].commit  = \i$19 [10];
+  assign \i$19[2].fuse  = \i$19 [11];
+  assign \i$19[3]  = \i$19 [15:12];
+  assign \i$19[3].valid  = \i$19 [12];
+  assign \i$19[3].last  = \i$19 [13];
+  assign \i$19[3].commit  = \i$19 [14];
+  assign \i$19[3].fuse  = \i$19 [15];
   assign \step.valid  = step[0];
   assign \step.last  = step[1];
   assign \step.commit  = step[2];
   assign \step.fuse  = step[3];
-  assign \i$22[0]  = \i$22 [7:0];
-  assign \i$22[1]  = \i$22 [15:8];
-  assign \i$22[2]  = \i$22 [23:16];
-  assign \i$22[3]  = \i$22 [31:24];
-  assign \north[0]  = \i$22 [7:0];
-  assign \north[1]  = \i$22 [15:8];
-  assign \north[2]  = \i$22 [23:16];
-  assign \north[3]  = \i$22 [31:24];
+  assign \i$21[0]  = \i$21 [7:0];
+  assign \i$21[1]  = \i$21 [15:8];
+  assign \i$21[2]  = \i$21 [23:16];
+  assign \i$21[3]  = \i$21 [31:24];
+  assign \north[0]  = \i$21 [7:0];
+  assign \north[1]  = \i$21 [15:8];
+  assign \north[2]  = \i$21 [23:16];
+  assign \north[3]  = \i$21 [31:24];
   assign \o[0]  = o[7:0];
   assign \o[1]  = o[15:8];
   assign \o[2]  = o[23:16];
   assign \o[3]  = o[31:24];
-  assign \o$27[0]  = \o$27 [3:0];
-  assign \o$27[0].valid  = \o$27 [0];
-  assign \o$27[0].last  = \o$27 [1];
-  assign \o$27[0].commit  = \o$27 [2];
-  assign \o$27[0].fuse  = \o$27 [3];
-  assign \o$27[1]  = \o$27 [7:4];
-  assign \o$27[1].valid  = \o$27 [4];
-  assign \o$27[1].last  = \o$27 [5];
-  assign \o$27[1].commit  = \o$27 [6];
-  assign \o$27[1].fuse  = \o$27 [7];
-  assign \o$27[2]  = \o$27 [11:8];
-  assign \o$27[2].valid  = \o$27 [8];
-  assign \o$27[2].last  = \o$27 [9];
-  assign \o$27[2].commit  = \o$27 [10];
-  assign \o$27[2].fuse  = \o$27 [11];
-  assign \o$27[3]  = \o$27 [15:12];
-  assign \o$27[3].valid  = \o$27 [12];
-  assign \o$27[3].last  = \o$27 [13];
-  assign \o$27[3].commit  = \o$27 [14];
-  assign \o$27[3].fuse  = \o$27 [15];
-  assign \o$32[0]  = \o$32 [7:0];
-  assign \o$32[1]  = \o$32 [15:8];
-  assign \o$32[2]  = \o$32 [23:16];
-  assign \o$32[3]  = \o$32 [31:24];
+  assign \o$26[0]  = \o$26 [3:0];
+  assign \o$26[0].valid  = \o$26 [0];
+  assign \o$26[0].last  = \o$26 [1];
+  assign \o$26[0].commit  = \o$26 [2];
+  assign \o$26[0].fuse  = \o$26 [3];
+  assign \o$26[1]  = \o$26 [7:4];
+  assign \o$26[1].valid  = \o$26 [4];
+  assign \o$26[1].last  = \o$26 [5];
+  assign \o$26[1].commit  = \o$26 [6];
+  assign \o$26[1].fuse  = \o$26 [7];
+  assign \o$26[2]  = \o$26 [11:8];
+  assign \o$26[2].valid  = \o$26 [8];
+  assign \o$26[2].last  = \o$26 [9];
+  assign \o$26[2].commit  = \o$26 [10];
+  assign \o$26[2].fuse  = \o$26 [11];
+  assign \o$26[3]  = \o$26 [15:12];
+  assign \o$26[3].valid  = \o$26 [12];
+  assign \o$26[3].last  = \o$26 [13];
+  assign \o$26[3].commit  = \o$26 [14];
+  assign \o$26[3].fuse  = \o$26 [15];
+  assign \o$31[0]  = \o$31 [7:0];
+  assign \o$31[1]  = \o$31 [15:8];
+  assign \o$31[2]  = \o$31 [23:16];
+  assign \o$31[3]  = \o$31 [31:24];
   assign \north__b[0]  = north__b[7:0];
   assign \north__b[1]  = north__b[15:8];
   assign \north__b[2]  = north__b[23:16];
@@ -884,89 +882,85 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   assign \south__take[1]  = north__take[1];
   assign \south__take[2]  = north__take[2];
   assign \south__take[3]  = north__take[3];
-  assign \north__b$57[0]  = \north__b$57 [7:0];
-  assign \north__b$57[1]  = \north__b$57 [15:8];
-  assign \north__b$57[2]  = \north__b$57 [23:16];
-  assign \north__b$57[3]  = \north__b$57 [31:24];
-  assign \south__b$58[0]  = \north__b$57 [7:0];
-  assign \south__b$58[1]  = \north__b$57 [15:8];
-  assign \south__b$58[2]  = \north__b$57 [23:16];
-  assign \south__b$58[3]  = \north__b$57 [31:24];
-  assign \north__drain$59[0]  = \north__drain$59 [27:0];
-  assign \north__drain$59[1]  = \north__drain$59 [55:28];
-  assign \north__drain$59[2]  = \north__drain$59 [83:56];
-  assign \north__drain$59[3]  = \north__drain$59 [111:84];
-  assign \south__drain$60[0]  = \north__drain$59 [27:0];
-  assign \south__drain$60[1]  = \north__drain$59 [55:28];
-  assign \south__drain$60[2]  = \north__drain$59 [83:56];
-  assign \south__drain$60[3]  = \north__drain$59 [111:84];
-  assign \north__take$61[0]  = \north__take$61 [0];
-  assign \north__take$61[1]  = \north__take$61 [1];
-  assign \north__take$61[2]  = \north__take$61 [2];
-  assign \north__take$61[3]  = \north__take$61 [3];
-  assign \south__take$62[0]  = \north__take$61 [0];
-  assign \south__take$62[1]  = \north__take$61 [1];
-  assign \south__take$62[2]  = \north__take$61 [2];
-  assign \south__take$62[3]  = \north__take$61 [3];
-  assign \north__b$63[0]  = \north__b$63 [7:0];
-  assign \north__b$63[1]  = \north__b$63 [15:8];
-  assign \north__b$63[2]  = \north__b$63 [23:16];
-  assign \north__b$63[3]  = \north__b$63 [31:24];
-  assign \south__b$64[0]  = \north__b$63 [7:0];
-  assign \south__b$64[1]  = \north__b$63 [15:8];
-  assign \south__b$64[2]  = \north__b$63 [23:16];
-  assign \south__b$64[3]  = \north__b$63 [31:24];
-  assign \north__drain$65[0]  = \north__drain$65 [27:0];
-  assign \north__drain$65[1]  = \north__drain$65 [55:28];
-  assign \north__drain$65[2]  = \north__drain$65 [83:56];
-  assign \north__drain$65[3]  = \north__drain$65 [111:84];
-  assign \south__drain$66[0]  = \north__drain$65 [27:0];
-  assign \south__drain$66[1]  = \north__drain$65 [55:28];
-  assign \south__drain$66[2]  = \north__drain$65 [83:56];
-  assign \south__drain$66[3]  = \north__drain$65 [111:84];
-  assign \north__take$67[0]  = \north__take$67 [0];
-  assign \north__take$67[1]  = \north__take$67 [1];
-  assign \north__take$67[2]  = \north__take$67 [2];
-  assign \north__take$67[3]  = \north__take$67 [3];
-  assign \south__take$68[0]  = \north__take$67 [0];
-  assign \south__take$68[1]  = \north__take$67 [1];
-  assign \south__take$68[2]  = \north__take$67 [2];
-  assign \south__take$68[3]  = \north__take$67 [3];
-  assign \north__b$69[0]  = \north__b$69 [7:0];
-  assign \north__b$69[1]  = \north__b$69 [15:8];
-  assign \north__b$69[2]  = \north__b$69 [23:16];
-  assign \north__b$69[3]  = \north__b$69 [31:24];
-  assign \i$85[0]  = \i$85 [27:0];
-  assign \i$85[1]  = \i$85 [55:28];
-  assign \i$85[2]  = \i$85 [83:56];
-  assign \i$85[3]  = \i$85 [111:84];
-  assign \south[0]  = \i$85 [27:0];
-  assign \south[1]  = \i$85 [55:28];
-  assign \south[2]  = \i$85 [83:56];
-  assign \south[3]  = \i$85 [111:84];
-  assign \o$89[0]  = \o$89 [27:0];
-  assign \o$89[1]  = \o$89 [55:28];
-  assign \o$89[2]  = \o$89 [83:56];
-  assign \o$89[3]  = \o$89 [111:84];
-  assign \c[0]  = \o$89 [27:0];
-  assign \c[1]  = \o$89 [55:28];
-  assign \c[2]  = \o$89 [83:56];
-  assign \c[3]  = \o$89 [111:84];
+  assign \north__b$56[0]  = \north__b$56 [7:0];
+  assign \north__b$56[1]  = \north__b$56 [15:8];
+  assign \north__b$56[2]  = \north__b$56 [23:16];
+  assign \north__b$56[3]  = \north__b$56 [31:24];
+  assign \south__b$57[0]  = \north__b$56 [7:0];
+  assign \south__b$57[1]  = \north__b$56 [15:8];
+  assign \south__b$57[2]  = \north__b$56 [23:16];
+  assign \south__b$57[3]  = \north__b$56 [31:24];
+  assign \north__drain$58[0]  = \north__drain$58 [27:0];
+  assign \north__drain$58[1]  = \north__drain$58 [55:28];
+  assign \north__drain$58[2]  = \north__drain$58 [83:56];
+  assign \north__drain$58[3]  = \north__drain$58 [111:84];
+  assign \south__drain$59[0]  = \north__drain$58 [27:0];
+  assign \south__drain$59[1]  = \north__drain$58 [55:28];
+  assign \south__drain$59[2]  = \north__drain$58 [83:56];
+  assign \south__drain$59[3]  = \north__drain$58 [111:84];
+  assign \north__take$60[0]  = \north__take$60 [0];
+  assign \north__take$60[1]  = \north__take$60 [1];
+  assign \north__take$60[2]  = \north__take$60 [2];
+  assign \north__take$60[3]  = \north__take$60 [3];
+  assign \south__take$61[0]  = \north__take$60 [0];
+  assign \south__take$61[1]  = \north__take$60 [1];
+  assign \south__take$61[2]  = \north__take$60 [2];
+  assign \south__take$61[3]  = \north__take$60 [3];
+  assign \north__b$62[0]  = \north__b$62 [7:0];
+  assign \north__b$62[1]  = \north__b$62 [15:8];
+  assign \north__b$62[2]  = \north__b$62 [23:16];
+  assign \north__b$62[3]  = \north__b$62 [31:24];
+  assign \south__b$63[0]  = \north__b$62 [7:0];
+  assign \south__b$63[1]  = \north__b$62 [15:8];
+  assign \south__b$63[2]  = \north__b$62 [23:16];
+  assign \south__b$63[3]  = \north__b$62 [31:24];
+  assign \north__drain$64[0]  = \north__drain$64 [27:0];
+  assign \north__drain$64[1]  = \north__drain$64 [55:28];
+  assign \north__drain$64[2]  = \north__drain$64 [83:56];
+  assign \north__drain$64[3]  = \north__drain$64 [111:84];
+  assign \south__drain$65[0]  = \north__drain$64 [27:0];
+  assign \south__drain$65[1]  = \north__drain$64 [55:28];
+  assign \south__drain$65[2]  = \north__drain$64 [83:56];
+  assign \south__drain$65[3]  = \north__drain$64 [111:84];
+  assign \north__take$66[0]  = \north__take$66 [0];
+  assign \north__take$66[1]  = \north__take$66 [1];
+  assign \north__take$66[2]  = \north__take$66 [2];
+  assign \north__take$66[3]  = \north__take$66 [3];
+  assign \south__take$67[0]  = \north__take$66 [0];
+  assign \south__take$67[1]  = \north__take$66 [1];
+  assign \south__take$67[2]  = \north__take$66 [2];
+  assign \south__take$67[3]  = \north__take$66 [3];
+  assign \north__b$68[0]  = \north__b$68 [7:0];
+  assign \north__b$68[1]  = \north__b$68 [15:8];
+  assign \north__b$68[2]  = \north__b$68 [23:16];
+  assign \north__b$68[3]  = \north__b$68 [31:24];
+  assign \i$84[0]  = \i$84 [27:0];
+  assign \i$84[1]  = \i$84 [55:28];
+  assign \i$84[2]  = \i$84 [83:56];
+  assign \i$84[3]  = \i$84 [111:84];
+  assign \south[0]  = \i$84 [27:0];
+  assign \south[1]  = \i$84 [55:28];
+  assign \south[2]  = \i$84 [83:56];
+  assign \south[3]  = \i$84 [111:84];
+  assign \o$88[0]  = \o$88 [27:0];
+  assign \o$88[1]  = \o$88 [55:28];
+  assign \o$88[2]  = \o$88 [83:56];
+  assign \o$88[3]  = \o$88 [111:84];
+  assign \c[0]  = \o$88 [27:0];
+  assign \c[1]  = \o$88 [55:28];
+  assign \c[2]  = \o$88 [83:56];
+  assign \c[3]  = \o$88 [111:84];
   assign \q[0]  = q[7:0];
   assign \q[1]  = q[15:8];
   assign \q[2]  = q[23:16];
   assign \q[3]  = q[31:24];
-  assign \south__drain$102[0]  = \south__drain$102 [27:0];
-  assign \south__drain$102[1]  = \south__drain$102 [55:28];
-  assign \south__drain$102[2]  = \south__drain$102 [83:56];
-  assign \south__drain$102[3]  = \south__drain$102 [111:84];
+  assign \south__drain$100[0]  = \south__drain$100 [27:0];
+  assign \south__drain$100[1]  = \south__drain$100 [55:28];
+  assign \south__drain$100[2]  = \south__drain$100 [83:56];
+  assign \south__drain$100[3]  = \south__drain$100 [111:84];
   assign w_data[143:112] = q;
   assign w_data[144] = south_last;
-  assign w_data[111:0] = \o$89 ;
-  assign \drain_start$81 [3] = last_step[3];
-  assign \drain_start$81 [2] = last_step[2];
-  assign \drain_start$81 [1] = last_step[1];
-  assign \drain_start$81 [0] = last_step[0];
+  assign w_data[111:0] = \o$88 ;
   assign \drain_start$80 [3] = last_step[3];
   assign \drain_start$80 [2] = last_step[2];
   assign \drain_start$80 [1] = last_step[1];
@@ -975,18 +969,22 @@ module systolic_os_4x4_s8x8_acc28_fuse_rqhe(operands__valid, results__ready, clk
   assign \drain_start$79 [2] = last_step[2];
   assign \drain_start$79 [1] = last_step[1];
   assign \drain_start$79 [0] = last_step[0];
+  assign \drain_start$78 [3] = last_step[3];
+  assign \drain_start$78 [2] = last_step[2];
+  assign \drain_start$78 [1] = last_step[1];
+  assign \drain_start$78 [0] = last_step[0];
   assign drain_start[3] = last_step[3];
   assign drain_start[2] = last_step[2];
   assign drain_start[1] = last_step[1];
   assign drain_start[0] = last_step[0];
-  assign \north__b$69 [31:24] = \o$32 [31:24];
-  assign \north__b$69 [23:16] = \o$32 [23:16];
-  assign \north__b$69 [15:8] = \o$32 [15:8];
-  assign \north__b$69 [7:0] = \o$32 [7:0];
-  assign \i$20 [15:12] = step;
-  assign \i$20 [11:8] = step;
-  assign \i$20 [7:4] = step;
-  assign \i$20 [3:0] = step;
+  assign \north__b$68 [31:24] = \o$31 [31:24];
+  assign \north__b$68 [23:16] = \o$31 [23:16];
+  assign \north__b$68 [15:8] = \o$31 [15:8];
+  assign \north__b$68 [7:0] = \o$31 [7:0];
+  assign \i$19 [15:12] = step;
+  assign \i$19 [11:8] = step;
+  assign \i$19 [7:4] = step;
+  assign \i$19 [3:0] = step;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1299,7 +1297,7 @@ module \systolic_os_4x4_s8x8_acc28_fuse_rqhe.requantizer (c, q, \shift$1 );
 endmodule
 
 (* generator = "Amaranth" *)
-module \systolic_os_4x4_s8x8_acc28_fuse_rqhe.result_fifo (clk, rst, w_en, w_level, r_data, w_port__data, r_rdy, r_en);
+module \systolic_os_4x4_s8x8_acc28_fuse_rqhe.result_fifo (clk, rst, w_en, r_data, w_port__data, r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1359,7 +1357,6 @@ module \systolic_os_4x4_s8x8_acc28_fuse_rqhe.result_fifo (clk, rst, w_en, w_leve
   wire [144:0] w_data;
   input w_en;
   wire w_en;
-  output [3:0] w_level;
   wire [3:0] w_level;
   reg [3:0] w_port__addr = 4'h0;
   input [144:0] w_port__data;
@@ -1481,13 +1478,13 @@ module \systolic_os_4x4_s8x8_acc28_fuse_rqhe.result_fifo (clk, rst, w_en, w_leve
       \$34  = 1'h0;
     end
   end
+  assign w_level = \$3 [3:0];
   assign level = \$3 [3:0];
   assign r_level = \$3 [3:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign w_level = \$3 [3:0];
 endmodule
 
 (* generator = "Amaranth" *)

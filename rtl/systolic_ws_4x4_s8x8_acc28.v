@@ -10,22 +10,22 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
+  wire [2:0] \$15 ;
   wire \$16 ;
-  wire [2:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [3:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire [3:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  wire [4:0] \$25 ;
+  wire \$25 ;
   wire [4:0] \$26 ;
-  wire [5:0] \$27 ;
-  wire [4:0] \$28 ;
-  wire \$29 ;
+  wire [4:0] \$27 ;
+  wire [5:0] \$28 ;
+  wire [4:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
@@ -33,29 +33,30 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire [3:0] \$37 ;
   wire [3:0] \$38 ;
   wire [3:0] \$39 ;
   wire \$4 ;
   wire [3:0] \$40 ;
   wire [3:0] \$41 ;
-  wire [31:0] \$42 ;
-  wire [3:0] \$43 ;
-  wire [11:0] \$44 ;
-  reg [1:0] \$45 ;
-  reg [2:0] \$46 ;
-  reg \$47 ;
-  reg [3:0] \$48 ;
-  reg [2:0] \$49 ;
+  wire [3:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire [3:0] \$44 ;
+  wire [11:0] \$45 ;
+  reg [1:0] \$46 ;
+  reg [2:0] \$47 ;
+  reg \$48 ;
+  reg [3:0] \$49 ;
   wire \$5 ;
-  reg [31:0] \$50 ;
-  reg [111:0] \$51 ;
-  reg \$52 ;
-  reg [31:0] \$53 ;
-  reg [2:0] \$54 ;
-  wire [4:0] \$6 ;
-  wire [5:0] \$7 ;
+  reg [2:0] \$50 ;
+  reg [31:0] \$51 ;
+  reg [111:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg [2:0] \$55 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
   wire \$9 ;
   wire accept;
@@ -63,38 +64,37 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire clk;
   reg commit_pending = 1'h0;
   reg [31:0] i = 32'd0;
-  wire [11:0] \i$18 ;
-  wire [2:0] \i$18[0] ;
-  wire \i$18[0].commit ;
-  wire \i$18[0].last ;
-  wire \i$18[0].valid ;
-  wire [2:0] \i$18[1] ;
-  wire \i$18[1].commit ;
-  wire \i$18[1].last ;
-  wire \i$18[1].valid ;
-  wire [2:0] \i$18[2] ;
-  wire \i$18[2].commit ;
-  wire \i$18[2].last ;
-  wire \i$18[2].valid ;
-  wire [2:0] \i$18[3] ;
-  wire \i$18[3].commit ;
-  wire \i$18[3].last ;
-  wire \i$18[3].valid ;
-  reg [111:0] \i$20  = 112'h0000000000000000000000000000;
-  wire [27:0] \i$20[0] ;
-  wire [27:0] \i$20[1] ;
-  wire [27:0] \i$20[2] ;
-  wire [27:0] \i$20[3] ;
-  wire [111:0] \i$78 ;
-  wire [27:0] \i$78[0] ;
-  wire [27:0] \i$78[1] ;
-  wire [27:0] \i$78[2] ;
-  wire [27:0] \i$78[3] ;
+  wire [11:0] \i$17 ;
+  wire [2:0] \i$17[0] ;
+  wire \i$17[0].commit ;
+  wire \i$17[0].last ;
+  wire \i$17[0].valid ;
+  wire [2:0] \i$17[1] ;
+  wire \i$17[1].commit ;
+  wire \i$17[1].last ;
+  wire \i$17[1].valid ;
+  wire [2:0] \i$17[2] ;
+  wire \i$17[2].commit ;
+  wire \i$17[2].last ;
+  wire \i$17[2].valid ;
+  wire [2:0] \i$17[3] ;
+  wire \i$17[3].commit ;
+  wire \i$17[3].last ;
+  wire \i$17[3].valid ;
+  reg [111:0] \i$19  = 112'h0000000000000000000000000000;
+  wire [27:0] \i$19[0] ;
+  wire [27:0] \i$19[1] ;
+  wire [27:0] \i$19[2] ;
+  wire [27:0] \i$19[3] ;
+  wire [111:0] \i$77 ;
+  wire [27:0] \i$77[0] ;
+  wire [27:0] \i$77[1] ;
+  wire [27:0] \i$77[2] ;
+  wire [27:0] \i$77[3] ;
   wire [7:0] \i[0] ;
   wire [7:0] \i[1] ;
   wire [7:0] \i[2] ;
   wire [7:0] \i[3] ;
-  wire [3:0] level;
   reg [2:0] next_weight_row = 3'h0;
   (* init = 112'h0000000000000000000000000000 *)
   wire [111:0] north;
@@ -103,117 +103,118 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire [27:0] \north[2] ;
   wire [27:0] \north[3] ;
   wire [111:0] north__psum;
-  wire [111:0] \north__psum$48 ;
-  wire [27:0] \north__psum$48[0] ;
-  wire [27:0] \north__psum$48[1] ;
-  wire [27:0] \north__psum$48[2] ;
-  wire [27:0] \north__psum$48[3] ;
-  wire [111:0] \north__psum$56 ;
-  wire [27:0] \north__psum$56[0] ;
-  wire [27:0] \north__psum$56[1] ;
-  wire [27:0] \north__psum$56[2] ;
-  wire [27:0] \north__psum$56[3] ;
-  wire [111:0] \north__psum$64 ;
-  wire [27:0] \north__psum$64[0] ;
-  wire [27:0] \north__psum$64[1] ;
-  wire [27:0] \north__psum$64[2] ;
-  wire [27:0] \north__psum$64[3] ;
+  wire [111:0] \north__psum$47 ;
+  wire [27:0] \north__psum$47[0] ;
+  wire [27:0] \north__psum$47[1] ;
+  wire [27:0] \north__psum$47[2] ;
+  wire [27:0] \north__psum$47[3] ;
+  wire [111:0] \north__psum$55 ;
+  wire [27:0] \north__psum$55[0] ;
+  wire [27:0] \north__psum$55[1] ;
+  wire [27:0] \north__psum$55[2] ;
+  wire [27:0] \north__psum$55[3] ;
+  wire [111:0] \north__psum$63 ;
+  wire [27:0] \north__psum$63[0] ;
+  wire [27:0] \north__psum$63[1] ;
+  wire [27:0] \north__psum$63[2] ;
+  wire [27:0] \north__psum$63[3] ;
   wire [27:0] \north__psum[0] ;
   wire [27:0] \north__psum[1] ;
   wire [27:0] \north__psum[2] ;
   wire [27:0] \north__psum[3] ;
   wire [31:0] north__weight;
-  wire [31:0] \north__weight$50 ;
-  wire [7:0] \north__weight$50[0] ;
-  wire [7:0] \north__weight$50[1] ;
-  wire [7:0] \north__weight$50[2] ;
-  wire [7:0] \north__weight$50[3] ;
-  wire [31:0] \north__weight$58 ;
-  wire [7:0] \north__weight$58[0] ;
-  wire [7:0] \north__weight$58[1] ;
-  wire [7:0] \north__weight$58[2] ;
-  wire [7:0] \north__weight$58[3] ;
-  wire [31:0] \north__weight$66 ;
-  wire [7:0] \north__weight$66[0] ;
-  wire [7:0] \north__weight$66[1] ;
-  wire [7:0] \north__weight$66[2] ;
-  wire [7:0] \north__weight$66[3] ;
+  wire [31:0] \north__weight$49 ;
+  wire [7:0] \north__weight$49[0] ;
+  wire [7:0] \north__weight$49[1] ;
+  wire [7:0] \north__weight$49[2] ;
+  wire [7:0] \north__weight$49[3] ;
+  wire [31:0] \north__weight$57 ;
+  wire [7:0] \north__weight$57[0] ;
+  wire [7:0] \north__weight$57[1] ;
+  wire [7:0] \north__weight$57[2] ;
+  wire [7:0] \north__weight$57[3] ;
+  wire [31:0] \north__weight$65 ;
+  wire [7:0] \north__weight$65[0] ;
+  wire [7:0] \north__weight$65[1] ;
+  wire [7:0] \north__weight$65[2] ;
+  wire [7:0] \north__weight$65[3] ;
   wire [7:0] \north__weight[0] ;
   wire [7:0] \north__weight[1] ;
   wire [7:0] \north__weight[2] ;
   wire [7:0] \north__weight[3] ;
   wire [11:0] north__weight_row;
-  wire [11:0] \north__weight_row$52 ;
-  wire [2:0] \north__weight_row$52[0] ;
-  wire [2:0] \north__weight_row$52[1] ;
-  wire [2:0] \north__weight_row$52[2] ;
-  wire [2:0] \north__weight_row$52[3] ;
-  wire [11:0] \north__weight_row$60 ;
-  wire [2:0] \north__weight_row$60[0] ;
-  wire [2:0] \north__weight_row$60[1] ;
-  wire [2:0] \north__weight_row$60[2] ;
-  wire [2:0] \north__weight_row$60[3] ;
-  wire [11:0] \north__weight_row$70 ;
-  wire [2:0] \north__weight_row$70[0] ;
-  wire [2:0] \north__weight_row$70[1] ;
-  wire [2:0] \north__weight_row$70[2] ;
-  wire [2:0] \north__weight_row$70[3] ;
+  wire [11:0] \north__weight_row$51 ;
+  wire [2:0] \north__weight_row$51[0] ;
+  wire [2:0] \north__weight_row$51[1] ;
+  wire [2:0] \north__weight_row$51[2] ;
+  wire [2:0] \north__weight_row$51[3] ;
+  wire [11:0] \north__weight_row$59 ;
+  wire [2:0] \north__weight_row$59[0] ;
+  wire [2:0] \north__weight_row$59[1] ;
+  wire [2:0] \north__weight_row$59[2] ;
+  wire [2:0] \north__weight_row$59[3] ;
+  wire [11:0] \north__weight_row$69 ;
+  wire [2:0] \north__weight_row$69[0] ;
+  wire [2:0] \north__weight_row$69[1] ;
+  wire [2:0] \north__weight_row$69[2] ;
+  wire [2:0] \north__weight_row$69[3] ;
   wire [2:0] \north__weight_row[0] ;
   wire [2:0] \north__weight_row[1] ;
   wire [2:0] \north__weight_row[2] ;
   wire [2:0] \north__weight_row[3] ;
   wire [3:0] north__weight_valid;
-  wire [3:0] \north__weight_valid$54 ;
-  wire \north__weight_valid$54[0] ;
-  wire \north__weight_valid$54[1] ;
-  wire \north__weight_valid$54[2] ;
-  wire \north__weight_valid$54[3] ;
-  wire [3:0] \north__weight_valid$62 ;
-  wire \north__weight_valid$62[0] ;
-  wire \north__weight_valid$62[1] ;
-  wire \north__weight_valid$62[2] ;
-  wire \north__weight_valid$62[3] ;
-  wire [3:0] \north__weight_valid$68 ;
-  wire \north__weight_valid$68[0] ;
-  wire \north__weight_valid$68[1] ;
-  wire \north__weight_valid$68[2] ;
-  wire \north__weight_valid$68[3] ;
+  wire [3:0] \north__weight_valid$53 ;
+  wire \north__weight_valid$53[0] ;
+  wire \north__weight_valid$53[1] ;
+  wire \north__weight_valid$53[2] ;
+  wire \north__weight_valid$53[3] ;
+  wire [3:0] \north__weight_valid$61 ;
+  wire \north__weight_valid$61[0] ;
+  wire \north__weight_valid$61[1] ;
+  wire \north__weight_valid$61[2] ;
+  wire \north__weight_valid$61[3] ;
+  wire [3:0] \north__weight_valid$67 ;
+  wire \north__weight_valid$67[0] ;
+  wire \north__weight_valid$67[1] ;
+  wire \north__weight_valid$67[2] ;
+  wire \north__weight_valid$67[3] ;
   wire \north__weight_valid[0] ;
   wire \north__weight_valid[1] ;
   wire \north__weight_valid[2] ;
   wire \north__weight_valid[3] ;
   wire [31:0] o;
-  wire [11:0] \o$25 ;
-  wire [2:0] \o$25[0] ;
-  wire \o$25[0].commit ;
-  wire \o$25[0].last ;
-  wire \o$25[0].valid ;
-  wire [2:0] \o$25[1] ;
-  wire \o$25[1].commit ;
-  wire \o$25[1].last ;
-  wire \o$25[1].valid ;
-  wire [2:0] \o$25[2] ;
-  wire \o$25[2].commit ;
-  wire \o$25[2].last ;
-  wire \o$25[2].valid ;
-  wire [2:0] \o$25[3] ;
-  wire \o$25[3].commit ;
-  wire \o$25[3].last ;
-  wire \o$25[3].valid ;
-  wire [111:0] \o$65 ;
-  wire [27:0] \o$65[0] ;
-  wire [27:0] \o$65[1] ;
-  wire [27:0] \o$65[2] ;
-  wire [27:0] \o$65[3] ;
-  wire [111:0] \o$80 ;
-  wire [27:0] \o$80[0] ;
-  wire [27:0] \o$80[1] ;
-  wire [27:0] \o$80[2] ;
-  wire [27:0] \o$80[3] ;
+  wire [11:0] \o$24 ;
+  wire [2:0] \o$24[0] ;
+  wire \o$24[0].commit ;
+  wire \o$24[0].last ;
+  wire \o$24[0].valid ;
+  wire [2:0] \o$24[1] ;
+  wire \o$24[1].commit ;
+  wire \o$24[1].last ;
+  wire \o$24[1].valid ;
+  wire [2:0] \o$24[2] ;
+  wire \o$24[2].commit ;
+  wire \o$24[2].last ;
+  wire \o$24[2].valid ;
+  wire [2:0] \o$24[3] ;
+  wire \o$24[3].commit ;
+  wire \o$24[3].last ;
+  wire \o$24[3].valid ;
+  wire [111:0] \o$64 ;
+  wire [27:0] \o$64[0] ;
+  wire [27:0] \o$64[1] ;
+  wire [27:0] \o$64[2] ;
+  wire [27:0] \o$64[3] ;
+  wire [111:0] \o$79 ;
+  wire [27:0] \o$79[0] ;
+  wire [27:0] \o$79[1] ;
+  wire [27:0] \o$79[2] ;
+  wire [27:0] \o$79[3] ;
   wire [7:0] \o[0] ;
   wire [7:0] \o[1] ;
   wire [7:0] \o[2] ;
   wire [7:0] \o[3] ;
+  reg [3:0] occupied = 4'h0;
   input [177:0] operands__payload;
   wire [177:0] operands__payload;
   wire [31:0] \operands__payload.a ;
@@ -246,7 +247,6 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire [112:0] r_data;
   wire r_en;
   wire r_rdy;
-  reg [3:0] reserved = 4'h0;
   output [112:0] results__payload;
   wire [112:0] results__payload;
   wire [111:0] \results__payload.c ;
@@ -267,66 +267,66 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire [27:0] \south[2] ;
   wire [27:0] \south[3] ;
   wire [111:0] south__psum;
-  wire [111:0] \south__psum$49 ;
-  wire [27:0] \south__psum$49[0] ;
-  wire [27:0] \south__psum$49[1] ;
-  wire [27:0] \south__psum$49[2] ;
-  wire [27:0] \south__psum$49[3] ;
-  wire [111:0] \south__psum$57 ;
-  wire [27:0] \south__psum$57[0] ;
-  wire [27:0] \south__psum$57[1] ;
-  wire [27:0] \south__psum$57[2] ;
-  wire [27:0] \south__psum$57[3] ;
-  wire [111:0] \south__psum$73 ;
-  wire [27:0] \south__psum$73[0] ;
-  wire [27:0] \south__psum$73[1] ;
-  wire [27:0] \south__psum$73[2] ;
-  wire [27:0] \south__psum$73[3] ;
+  wire [111:0] \south__psum$48 ;
+  wire [27:0] \south__psum$48[0] ;
+  wire [27:0] \south__psum$48[1] ;
+  wire [27:0] \south__psum$48[2] ;
+  wire [27:0] \south__psum$48[3] ;
+  wire [111:0] \south__psum$56 ;
+  wire [27:0] \south__psum$56[0] ;
+  wire [27:0] \south__psum$56[1] ;
+  wire [27:0] \south__psum$56[2] ;
+  wire [27:0] \south__psum$56[3] ;
+  wire [111:0] \south__psum$72 ;
+  wire [27:0] \south__psum$72[0] ;
+  wire [27:0] \south__psum$72[1] ;
+  wire [27:0] \south__psum$72[2] ;
+  wire [27:0] \south__psum$72[3] ;
   wire [27:0] \south__psum[0] ;
   wire [27:0] \south__psum[1] ;
   wire [27:0] \south__psum[2] ;
   wire [27:0] \south__psum[3] ;
   wire [31:0] south__weight;
-  wire [31:0] \south__weight$51 ;
-  wire [7:0] \south__weight$51[0] ;
-  wire [7:0] \south__weight$51[1] ;
-  wire [7:0] \south__weight$51[2] ;
-  wire [7:0] \south__weight$51[3] ;
-  wire [31:0] \south__weight$59 ;
-  wire [7:0] \south__weight$59[0] ;
-  wire [7:0] \south__weight$59[1] ;
-  wire [7:0] \south__weight$59[2] ;
-  wire [7:0] \south__weight$59[3] ;
+  wire [31:0] \south__weight$50 ;
+  wire [7:0] \south__weight$50[0] ;
+  wire [7:0] \south__weight$50[1] ;
+  wire [7:0] \south__weight$50[2] ;
+  wire [7:0] \south__weight$50[3] ;
+  wire [31:0] \south__weight$58 ;
+  wire [7:0] \south__weight$58[0] ;
+  wire [7:0] \south__weight$58[1] ;
+  wire [7:0] \south__weight$58[2] ;
+  wire [7:0] \south__weight$58[3] ;
   wire [7:0] \south__weight[0] ;
   wire [7:0] \south__weight[1] ;
   wire [7:0] \south__weight[2] ;
   wire [7:0] \south__weight[3] ;
   wire [11:0] south__weight_row;
-  wire [11:0] \south__weight_row$53 ;
-  wire [2:0] \south__weight_row$53[0] ;
-  wire [2:0] \south__weight_row$53[1] ;
-  wire [2:0] \south__weight_row$53[2] ;
-  wire [2:0] \south__weight_row$53[3] ;
-  wire [11:0] \south__weight_row$61 ;
-  wire [2:0] \south__weight_row$61[0] ;
-  wire [2:0] \south__weight_row$61[1] ;
-  wire [2:0] \south__weight_row$61[2] ;
-  wire [2:0] \south__weight_row$61[3] ;
+  wire [11:0] \south__weight_row$52 ;
+  wire [2:0] \south__weight_row$52[0] ;
+  wire [2:0] \south__weight_row$52[1] ;
+  wire [2:0] \south__weight_row$52[2] ;
+  wire [2:0] \south__weight_row$52[3] ;
+  wire [11:0] \south__weight_row$60 ;
+  wire [2:0] \south__weight_row$60[0] ;
+  wire [2:0] \south__weight_row$60[1] ;
+  wire [2:0] \south__weight_row$60[2] ;
+  wire [2:0] \south__weight_row$60[3] ;
   wire [2:0] \south__weight_row[0] ;
   wire [2:0] \south__weight_row[1] ;
   wire [2:0] \south__weight_row[2] ;
   wire [2:0] \south__weight_row[3] ;
   wire [3:0] south__weight_valid;
-  wire [3:0] \south__weight_valid$55 ;
-  wire \south__weight_valid$55[0] ;
-  wire \south__weight_valid$55[1] ;
-  wire \south__weight_valid$55[2] ;
-  wire \south__weight_valid$55[3] ;
-  wire [3:0] \south__weight_valid$63 ;
-  wire \south__weight_valid$63[0] ;
-  wire \south__weight_valid$63[1] ;
-  wire \south__weight_valid$63[2] ;
-  wire \south__weight_valid$63[3] ;
+  wire [3:0] \south__weight_valid$54 ;
+  wire \south__weight_valid$54[0] ;
+  wire \south__weight_valid$54[1] ;
+  wire \south__weight_valid$54[2] ;
+  wire \south__weight_valid$54[3] ;
+  wire [3:0] \south__weight_valid$62 ;
+  wire \south__weight_valid$62[0] ;
+  wire \south__weight_valid$62[1] ;
+  wire \south__weight_valid$62[2] ;
+  wire \south__weight_valid$62[3] ;
   wire \south__weight_valid[0] ;
   wire \south__weight_valid[1] ;
   wire \south__weight_valid[2] ;
@@ -354,82 +354,82 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   wire [7:0] \weights[2] ;
   wire [7:0] \weights[3] ;
   wire [7:0] west__a;
-  wire [7:0] \west__a$28 ;
-  wire [7:0] \west__a$32 ;
-  wire [7:0] \west__a$36 ;
+  wire [7:0] \west__a$27 ;
+  wire [7:0] \west__a$31 ;
+  wire [7:0] \west__a$35 ;
   wire west__commit;
-  wire \west__commit$31 ;
-  wire \west__commit$35 ;
-  wire \west__commit$39 ;
+  wire \west__commit$30 ;
+  wire \west__commit$34 ;
+  wire \west__commit$38 ;
   wire west__last;
-  wire \west__last$30 ;
-  wire \west__last$34 ;
-  wire \west__last$38 ;
+  wire \west__last$29 ;
+  wire \west__last$33 ;
+  wire \west__last$37 ;
   wire west__valid;
-  wire \west__valid$29 ;
-  wire \west__valid$33 ;
-  wire \west__valid$37 ;
-  wire written;
+  wire \west__valid$28 ;
+  wire \west__valid$32 ;
+  wire \west__valid$36 ;
   always @(posedge clk)
-    weight_cooldown <= \$45 ;
+    weight_cooldown <= \$46 ;
   always @(posedge clk)
-    next_weight_row <= \$46 ;
+    next_weight_row <= \$47 ;
   always @(posedge clk)
-    commit_pending <= \$47 ;
+    commit_pending <= \$48 ;
   always @(posedge clk)
-    reserved <= \$48 ;
+    occupied <= \$49 ;
   always @(posedge clk)
-    step <= \$49 ;
+    step <= \$50 ;
   always @(posedge clk)
-    i <= \$50 ;
+    i <= \$51 ;
   always @(posedge clk)
-    \i$20  <= \$51 ;
+    \i$19  <= \$52 ;
   always @(posedge clk)
-    weight_valid <= \$52 ;
+    weight_valid <= \$53 ;
   always @(posedge clk)
-    weights <= \$53 ;
+    weights <= \$54 ;
   always @(posedge clk)
-    weight_row <= \$54 ;
+    weight_row <= \$55 ;
   assign accept = operands__valid & operands__ready;
   assign \$2  = weight_cooldown <= 1'h1;
   assign \$3  = \$1  & \$2 ;
   assign \$5  = ~ \$4 ;
-  assign \$6  = level + reserved;
-  assign \$7  = \$6  + 1'h1;
-  assign \$8  = \$7  <= 4'hb;
-  assign \$9  = \$5  & \$8 ;
-  assign operands__ready = \$3  | \$9 ;
+  assign \$6  = occupied <= 4'ha;
+  assign \$7  = \$5  & \$6 ;
+  assign operands__ready = \$3  | \$7 ;
+  assign \$9  = ~ \$8 ;
+  assign produces = accept & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign produces = accept & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = accept & \$13 ;
-  assign \$15  = \$14  & commit_pending;
-  assign \$16  = | weight_cooldown;
-  assign \$17  = weight_cooldown - 1'h1;
-  assign \$19  = accept & \$18 ;
-  assign \$20  = next_weight_row != 3'h4;
-  assign \$21  = next_weight_row + \$20 ;
-  assign \$22  = ~ psum_valid[3];
-  assign \$23  = produces & \$22 ;
-  assign \$24  = produces & psum_valid[3];
-  assign \$25  = reserved + 1'h1;
-  assign \$26  = reserved + 1'h1;
-  assign \$27  = \$26  - 1'h1;
-  assign \$28  = reserved - 1'h1;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = accept & \$30 ;
-  assign \$33  = accept & \$32 ;
-  assign \$35  = operands__valid & \$34 ;
+  assign \$12  = accept & \$11 ;
+  assign \$13  = \$12  & commit_pending;
+  assign \$14  = | weight_cooldown;
+  assign \$15  = weight_cooldown - 1'h1;
+  assign \$17  = accept & \$16 ;
+  assign \$18  = next_weight_row != 3'h4;
+  assign \$19  = next_weight_row + \$18 ;
+  assign \$20  = results__valid & results__ready;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = produces & \$21 ;
+  assign \$23  = results__valid & results__ready;
+  assign \$24  = produces & \$23 ;
+  assign \$25  = results__valid & results__ready;
+  assign \$26  = occupied + 1'h1;
+  assign \$27  = occupied + 1'h1;
+  assign \$28  = \$27  - 1'h1;
+  assign \$29  = occupied - 1'h1;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = accept & \$31 ;
+  assign \$34  = accept & \$33 ;
+  assign \$36  = operands__valid & \$35 ;
   \systolic_ws_4x4_s8x8_acc28.column_skew  column_skew (
     .clk(clk),
-    .i(\i$20 ),
-    .o(\o$65 ),
+    .i(\i$19 ),
+    .o(\o$64 ),
     .rst(rst)
   );
   \systolic_ws_4x4_s8x8_acc28.deskew  deskew (
     .clk(clk),
     .i(south),
-    .o(\o$80 ),
+    .o(\o$79 ),
     .rst(rst)
   );
   \systolic_ws_4x4_s8x8_acc28.result_fifo  result_fifo (
@@ -439,26 +439,25 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
     .r_rdy(results__valid),
     .rst(rst),
     .w_en(psum_valid[3]),
-    .w_level(level),
     .w_port__data(w_data)
   );
   systolic_ws_4x4_s8x8_acc28_row row_0 (
     .clk(clk),
-    .north__psum(\north__psum$64 ),
-    .north__weight(\north__weight$66 ),
-    .north__weight_row(\north__weight_row$70 ),
-    .north__weight_valid(\north__weight_valid$68 ),
-    .psum_last(\$37 ),
-    .psum_valid(\$36 ),
+    .north__psum(\north__psum$63 ),
+    .north__weight(\north__weight$65 ),
+    .north__weight_row(\north__weight_row$69 ),
+    .north__weight_valid(\north__weight_valid$67 ),
+    .psum_last(\$38 ),
+    .psum_valid(\$37 ),
     .rst(rst),
     .south__psum(north__psum),
     .south__weight(north__weight),
     .south__weight_row(north__weight_row),
     .south__weight_valid(north__weight_valid),
     .west__a(o[7:0]),
-    .west__commit(\o$25 [2]),
-    .west__last(\o$25 [1]),
-    .west__valid(\o$25 [0])
+    .west__commit(\o$24 [2]),
+    .west__last(\o$24 [1]),
+    .west__valid(\o$24 [0])
   );
   systolic_ws_4x4_s8x8_acc28_row row_1 (
     .clk(clk),
@@ -466,58 +465,58 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
     .north__weight(north__weight),
     .north__weight_row(north__weight_row),
     .north__weight_valid(north__weight_valid),
-    .psum_last(\$39 ),
-    .psum_valid(\$38 ),
+    .psum_last(\$40 ),
+    .psum_valid(\$39 ),
     .rst(rst),
-    .south__psum(\north__psum$48 ),
-    .south__weight(\north__weight$50 ),
-    .south__weight_row(\north__weight_row$52 ),
-    .south__weight_valid(\north__weight_valid$54 ),
+    .south__psum(\north__psum$47 ),
+    .south__weight(\north__weight$49 ),
+    .south__weight_row(\north__weight_row$51 ),
+    .south__weight_valid(\north__weight_valid$53 ),
     .west__a(o[15:8]),
-    .west__commit(\o$25 [5]),
-    .west__last(\o$25 [4]),
-    .west__valid(\o$25 [3])
+    .west__commit(\o$24 [5]),
+    .west__last(\o$24 [4]),
+    .west__valid(\o$24 [3])
   );
   systolic_ws_4x4_s8x8_acc28_row row_2 (
     .clk(clk),
-    .north__psum(\north__psum$48 ),
-    .north__weight(\north__weight$50 ),
-    .north__weight_row(\north__weight_row$52 ),
-    .north__weight_valid(\north__weight_valid$54 ),
-    .psum_last(\$41 ),
-    .psum_valid(\$40 ),
+    .north__psum(\north__psum$47 ),
+    .north__weight(\north__weight$49 ),
+    .north__weight_row(\north__weight_row$51 ),
+    .north__weight_valid(\north__weight_valid$53 ),
+    .psum_last(\$42 ),
+    .psum_valid(\$41 ),
     .rst(rst),
-    .south__psum(\north__psum$56 ),
-    .south__weight(\north__weight$58 ),
-    .south__weight_row(\north__weight_row$60 ),
-    .south__weight_valid(\north__weight_valid$62 ),
+    .south__psum(\north__psum$55 ),
+    .south__weight(\north__weight$57 ),
+    .south__weight_row(\north__weight_row$59 ),
+    .south__weight_valid(\north__weight_valid$61 ),
     .west__a(o[23:16]),
-    .west__commit(\o$25 [8]),
-    .west__last(\o$25 [7]),
-    .west__valid(\o$25 [6])
+    .west__commit(\o$24 [8]),
+    .west__last(\o$24 [7]),
+    .west__valid(\o$24 [6])
   );
   systolic_ws_4x4_s8x8_acc28_row row_3 (
     .clk(clk),
-    .north__psum(\north__psum$56 ),
-    .north__weight(\north__weight$58 ),
-    .north__weight_row(\north__weight_row$60 ),
-    .north__weight_valid(\north__weight_valid$62 ),
+    .north__psum(\north__psum$55 ),
+    .north__weight(\north__weight$57 ),
+    .north__weight_row(\north__weight_row$59 ),
+    .north__weight_valid(\north__weight_valid$61 ),
     .psum_last(psum_last),
     .psum_valid(psum_valid),
     .rst(rst),
     .south__psum(south),
-    .south__weight(\$42 ),
-    .south__weight_row(\$44 ),
-    .south__weight_valid(\$43 ),
+    .south__weight(\$43 ),
+    .south__weight_row(\$45 ),
+    .south__weight_valid(\$44 ),
     .west__a(o[31:24]),
-    .west__commit(\o$25 [11]),
-    .west__last(\o$25 [10]),
-    .west__valid(\o$25 [9])
+    .west__commit(\o$24 [11]),
+    .west__last(\o$24 [10]),
+    .west__valid(\o$24 [9])
   );
   \systolic_ws_4x4_s8x8_acc28.row_control_skew  row_control_skew (
     .clk(clk),
-    .i(\i$18 ),
-    .o(\o$25 ),
+    .i(\i$17 ),
+    .o(\o$24 ),
     .rst(rst)
   );
   \systolic_ws_4x4_s8x8_acc28.row_skew  row_skew (
@@ -528,143 +527,142 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = next_weight_row;
-    if (\$19 ) begin
-      \$46  = \$21 [2:0];
-    end else if (produces) begin
-      \$46  = 3'h0;
+    \$46  = weight_cooldown;
+    if (\$13 ) begin
+      \$46  = 2'h3;
+    end else if (\$14 ) begin
+      \$46  = \$15 [1:0];
     end
     if (rst) begin
-      \$46  = 3'h0;
+      \$46  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = commit_pending;
-    if (\$19 ) begin
-      \$47  = 1'h1;
+    \$47  = next_weight_row;
+    if (\$17 ) begin
+      \$47  = \$19 [2:0];
     end else if (produces) begin
-      \$47  = 1'h0;
+      \$47  = 3'h0;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = reserved;
-    if (\$23 ) begin
-      \$48  = \$25 [3:0];
+    \$48  = commit_pending;
+    if (\$17 ) begin
+      \$48  = 1'h1;
+    end else if (produces) begin
+      \$48  = 1'h0;
+    end
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = occupied;
+    if (\$22 ) begin
+      \$49  = \$26 [3:0];
     end else if (\$24 ) begin
-      \$48  = \$27 [3:0];
-    end else if (psum_valid[3]) begin
-      \$48  = \$28 [3:0];
+      \$49  = \$28 [3:0];
+    end else if (\$25 ) begin
+      \$49  = \$29 [3:0];
     end
     if (rst) begin
-      \$48  = 4'h0;
+      \$49  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49 [2:1] = step[2:1];
-    \$49 [0] = \$31 ;
+    \$50 [2:1] = step[2:1];
+    \$50 [0] = \$32 ;
     if (operands__valid) begin
-      \$49 [1] = operands__payload[177];
-      \$49 [2] = commit_pending;
+      \$50 [1] = operands__payload[177];
+      \$50 [2] = commit_pending;
     end
     if (rst) begin
-      \$49  = 3'h0;
+      \$50  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = i;
+    \$51  = i;
     if (operands__valid) begin
-      \$50  = operands__payload[31:0];
+      \$51  = operands__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \i$20 ;
+    \$52  = \i$19 ;
     if (operands__valid) begin
-      \$51  = operands__payload[175:64];
+      \$52  = operands__payload[175:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \$33 ;
+    \$53  = \$34 ;
     if (rst) begin
-      \$52  = 1'h0;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = weights;
-    if (\$35 ) begin
-      \$53  = operands__payload[63:32];
+    \$54  = weights;
+    if (\$36 ) begin
+      \$54  = operands__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = weight_row;
-    if (\$35 ) begin
-      \$54  = next_weight_row;
-    end
-    if (rst) begin
-      \$54  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = weight_cooldown;
-    if (\$15 ) begin
-      \$45  = 2'h3;
-    end else if (\$16 ) begin
-      \$45  = \$17 [1:0];
+    \$55  = weight_row;
+    if (\$36 ) begin
+      \$55  = next_weight_row;
     end
     if (rst) begin
-      \$45  = 2'h0;
+      \$55  = 3'h0;
     end
   end
   assign r_data = results__payload;
   assign r_rdy = results__valid;
   assign r_en = results__ready;
   assign step_a = i;
-  assign north = \i$20 ;
+  assign north = \i$19 ;
   assign west__a = o[7:0];
-  assign west__valid = \o$25 [0];
-  assign west__last = \o$25 [1];
-  assign west__commit = \o$25 [2];
-  assign \west__a$28  = o[15:8];
-  assign \west__valid$29  = \o$25 [3];
-  assign \west__last$30  = \o$25 [4];
-  assign \west__commit$31  = \o$25 [5];
-  assign \west__a$32  = o[23:16];
-  assign \west__valid$33  = \o$25 [6];
-  assign \west__last$34  = \o$25 [7];
-  assign \west__commit$35  = \o$25 [8];
-  assign \west__a$36  = o[31:24];
-  assign \west__valid$37  = \o$25 [9];
-  assign \west__last$38  = \o$25 [10];
-  assign \west__commit$39  = \o$25 [11];
+  assign west__valid = \o$24 [0];
+  assign west__last = \o$24 [1];
+  assign west__commit = \o$24 [2];
+  assign \west__a$27  = o[15:8];
+  assign \west__valid$28  = \o$24 [3];
+  assign \west__last$29  = \o$24 [4];
+  assign \west__commit$30  = \o$24 [5];
+  assign \west__a$31  = o[23:16];
+  assign \west__valid$32  = \o$24 [6];
+  assign \west__last$33  = \o$24 [7];
+  assign \west__commit$34  = \o$24 [8];
+  assign \west__a$35  = o[31:24];
+  assign \west__valid$36  = \o$24 [9];
+  assign \west__last$37  = \o$24 [10];
+  assign \west__commit$38  = \o$24 [11];
   assign south__psum = north__psum;
   assign south__weight = north__weight;
   assign south__weight_row = north__weight_row;
   assign south__weight_valid = north__weight_valid;
-  assign \south__psum$49  = \north__psum$48 ;
-  assign \south__weight$51  = \north__weight$50 ;
-  assign \south__weight_row$53  = \north__weight_row$52 ;
-  assign \south__weight_valid$55  = \north__weight_valid$54 ;
-  assign \south__psum$57  = \north__psum$56 ;
-  assign \south__weight$59  = \north__weight$58 ;
-  assign \south__weight_row$61  = \north__weight_row$60 ;
-  assign \south__weight_valid$63  = \north__weight_valid$62 ;
-  assign \south__psum$73  = south;
+  assign \south__psum$48  = \north__psum$47 ;
+  assign \south__weight$50  = \north__weight$49 ;
+  assign \south__weight_row$52  = \north__weight_row$51 ;
+  assign \south__weight_valid$54  = \north__weight_valid$53 ;
+  assign \south__psum$56  = \north__psum$55 ;
+  assign \south__weight$58  = \north__weight$57 ;
+  assign \south__weight_row$60  = \north__weight_row$59 ;
+  assign \south__weight_valid$62  = \north__weight_valid$61 ;
+  assign \south__psum$72  = south;
   assign south_valid = psum_valid[3];
   assign south_last = psum_last[3];
-  assign \i$78  = south;
+  assign \i$77  = south;
   assign w_en = psum_valid[3];
-  assign written = psum_valid[3];
   assign \operands__payload.a  = operands__payload[31:0];
   assign \operands__payload.a[0]  = operands__payload[7:0];
   assign \operands__payload.a[1]  = operands__payload[15:8];
@@ -696,53 +694,53 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   assign \step_a[1]  = i[15:8];
   assign \step_a[2]  = i[23:16];
   assign \step_a[3]  = i[31:24];
-  assign \i$18[0]  = \i$18 [2:0];
-  assign \i$18[0].valid  = \i$18 [0];
-  assign \i$18[0].last  = \i$18 [1];
-  assign \i$18[0].commit  = \i$18 [2];
-  assign \i$18[1]  = \i$18 [5:3];
-  assign \i$18[1].valid  = \i$18 [3];
-  assign \i$18[1].last  = \i$18 [4];
-  assign \i$18[1].commit  = \i$18 [5];
-  assign \i$18[2]  = \i$18 [8:6];
-  assign \i$18[2].valid  = \i$18 [6];
-  assign \i$18[2].last  = \i$18 [7];
-  assign \i$18[2].commit  = \i$18 [8];
-  assign \i$18[3]  = \i$18 [11:9];
-  assign \i$18[3].valid  = \i$18 [9];
-  assign \i$18[3].last  = \i$18 [10];
-  assign \i$18[3].commit  = \i$18 [11];
+  assign \i$17[0]  = \i$17 [2:0];
+  assign \i$17[0].valid  = \i$17 [0];
+  assign \i$17[0].last  = \i$17 [1];
+  assign \i$17[0].commit  = \i$17 [2];
+  assign \i$17[1]  = \i$17 [5:3];
+  assign \i$17[1].valid  = \i$17 [3];
+  assign \i$17[1].last  = \i$17 [4];
+  assign \i$17[1].commit  = \i$17 [5];
+  assign \i$17[2]  = \i$17 [8:6];
+  assign \i$17[2].valid  = \i$17 [6];
+  assign \i$17[2].last  = \i$17 [7];
+  assign \i$17[2].commit  = \i$17 [8];
+  assign \i$17[3]  = \i$17 [11:9];
+  assign \i$17[3].valid  = \i$17 [9];
+  assign \i$17[3].last  = \i$17 [10];
+  assign \i$17[3].commit  = \i$17 [11];
   assign \step.valid  = step[0];
   assign \step.last  = step[1];
   assign \step.commit  = step[2];
-  assign \i$20[0]  = \i$20 [27:0];
-  assign \i$20[1]  = \i$20 [55:28];
-  assign \i$20[2]  = \i$20 [83:56];
-  assign \i$20[3]  = \i$20 [111:84];
-  assign \north[0]  = \i$20 [27:0];
-  assign \north[1]  = \i$20 [55:28];
-  assign \north[2]  = \i$20 [83:56];
-  assign \north[3]  = \i$20 [111:84];
+  assign \i$19[0]  = \i$19 [27:0];
+  assign \i$19[1]  = \i$19 [55:28];
+  assign \i$19[2]  = \i$19 [83:56];
+  assign \i$19[3]  = \i$19 [111:84];
+  assign \north[0]  = \i$19 [27:0];
+  assign \north[1]  = \i$19 [55:28];
+  assign \north[2]  = \i$19 [83:56];
+  assign \north[3]  = \i$19 [111:84];
   assign \o[0]  = o[7:0];
   assign \o[1]  = o[15:8];
   assign \o[2]  = o[23:16];
   assign \o[3]  = o[31:24];
-  assign \o$25[0]  = \o$25 [2:0];
-  assign \o$25[0].valid  = \o$25 [0];
-  assign \o$25[0].last  = \o$25 [1];
-  assign \o$25[0].commit  = \o$25 [2];
-  assign \o$25[1]  = \o$25 [5:3];
-  assign \o$25[1].valid  = \o$25 [3];
-  assign \o$25[1].last  = \o$25 [4];
-  assign \o$25[1].commit  = \o$25 [5];
-  assign \o$25[2]  = \o$25 [8:6];
-  assign \o$25[2].valid  = \o$25 [6];
-  assign \o$25[2].last  = \o$25 [7];
-  assign \o$25[2].commit  = \o$25 [8];
-  assign \o$25[3]  = \o$25 [11:9];
-  assign \o$25[3].valid  = \o$25 [9];
-  assign \o$25[3].last  = \o$25 [10];
-  assign \o$25[3].commit  = \o$25 [11];
+  assign \o$24[0]  = \o$24 [2:0];
+  assign \o$24[0].valid  = \o$24 [0];
+  assign \o$24[0].last  = \o$24 [1];
+  assign \o$24[0].commit  = \o$24 [2];
+  assign \o$24[1]  = \o$24 [5:3];
+  assign \o$24[1].valid  = \o$24 [3];
+  assign \o$24[1].last  = \o$24 [4];
+  assign \o$24[1].commit  = \o$24 [5];
+  assign \o$24[2]  = \o$24 [8:6];
+  assign \o$24[2].valid  = \o$24 [6];
+  assign \o$24[2].last  = \o$24 [7];
+  assign \o$24[2].commit  = \o$24 [8];
+  assign \o$24[3]  = \o$24 [11:9];
+  assign \o$24[3].valid  = \o$24 [9];
+  assign \o$24[3].last  = \o$24 [10];
+  assign \o$24[3].commit  = \o$24 [11];
   assign \north__psum[0]  = north__psum[27:0];
   assign \north__psum[1]  = north__psum[55:28];
   assign \north__psum[2]  = north__psum[83:56];
@@ -775,140 +773,140 @@ module systolic_ws_4x4_s8x8_acc28(operands__valid, results__ready, clk, rst, ope
   assign \south__weight_valid[1]  = north__weight_valid[1];
   assign \south__weight_valid[2]  = north__weight_valid[2];
   assign \south__weight_valid[3]  = north__weight_valid[3];
-  assign \north__psum$48[0]  = \north__psum$48 [27:0];
-  assign \north__psum$48[1]  = \north__psum$48 [55:28];
-  assign \north__psum$48[2]  = \north__psum$48 [83:56];
-  assign \north__psum$48[3]  = \north__psum$48 [111:84];
-  assign \south__psum$49[0]  = \north__psum$48 [27:0];
-  assign \south__psum$49[1]  = \north__psum$48 [55:28];
-  assign \south__psum$49[2]  = \north__psum$48 [83:56];
-  assign \south__psum$49[3]  = \north__psum$48 [111:84];
-  assign \north__weight$50[0]  = \north__weight$50 [7:0];
-  assign \north__weight$50[1]  = \north__weight$50 [15:8];
-  assign \north__weight$50[2]  = \north__weight$50 [23:16];
-  assign \north__weight$50[3]  = \north__weight$50 [31:24];
-  assign \south__weight$51[0]  = \north__weight$50 [7:0];
-  assign \south__weight$51[1]  = \north__weight$50 [15:8];
-  assign \south__weight$51[2]  = \north__weight$50 [23:16];
-  assign \south__weight$51[3]  = \north__weight$50 [31:24];
-  assign \north__weight_row$52[0]  = \north__weight_row$52 [2:0];
-  assign \north__weight_row$52[1]  = \north__weight_row$52 [5:3];
-  assign \north__weight_row$52[2]  = \north__weight_row$52 [8:6];
-  assign \north__weight_row$52[3]  = \north__weight_row$52 [11:9];
-  assign \south__weight_row$53[0]  = \north__weight_row$52 [2:0];
-  assign \south__weight_row$53[1]  = \north__weight_row$52 [5:3];
-  assign \south__weight_row$53[2]  = \north__weight_row$52 [8:6];
-  assign \south__weight_row$53[3]  = \north__weight_row$52 [11:9];
-  assign \north__weight_valid$54[0]  = \north__weight_valid$54 [0];
-  assign \north__weight_valid$54[1]  = \north__weight_valid$54 [1];
-  assign \north__weight_valid$54[2]  = \north__weight_valid$54 [2];
-  assign \north__weight_valid$54[3]  = \north__weight_valid$54 [3];
-  assign \south__weight_valid$55[0]  = \north__weight_valid$54 [0];
-  assign \south__weight_valid$55[1]  = \north__weight_valid$54 [1];
-  assign \south__weight_valid$55[2]  = \north__weight_valid$54 [2];
-  assign \south__weight_valid$55[3]  = \north__weight_valid$54 [3];
-  assign \north__psum$56[0]  = \north__psum$56 [27:0];
-  assign \north__psum$56[1]  = \north__psum$56 [55:28];
-  assign \north__psum$56[2]  = \north__psum$56 [83:56];
-  assign \north__psum$56[3]  = \north__psum$56 [111:84];
-  assign \south__psum$57[0]  = \north__psum$56 [27:0];
-  assign \south__psum$57[1]  = \north__psum$56 [55:28];
-  assign \south__psum$57[2]  = \north__psum$56 [83:56];
-  assign \south__psum$57[3]  = \north__psum$56 [111:84];
-  assign \north__weight$58[0]  = \north__weight$58 [7:0];
-  assign \north__weight$58[1]  = \north__weight$58 [15:8];
-  assign \north__weight$58[2]  = \north__weight$58 [23:16];
-  assign \north__weight$58[3]  = \north__weight$58 [31:24];
-  assign \south__weight$59[0]  = \north__weight$58 [7:0];
-  assign \south__weight$59[1]  = \north__weight$58 [15:8];
-  assign \south__weight$59[2]  = \north__weight$58 [23:16];
-  assign \south__weight$59[3]  = \north__weight$58 [31:24];
-  assign \north__weight_row$60[0]  = \north__weight_row$60 [2:0];
-  assign \north__weight_row$60[1]  = \north__weight_row$60 [5:3];
-  assign \north__weight_row$60[2]  = \north__weight_row$60 [8:6];
-  assign \north__weight_row$60[3]  = \north__weight_row$60 [11:9];
-  assign \south__weight_row$61[0]  = \north__weight_row$60 [2:0];
-  assign \south__weight_row$61[1]  = \north__weight_row$60 [5:3];
-  assign \south__weight_row$61[2]  = \north__weight_row$60 [8:6];
-  assign \south__weight_row$61[3]  = \north__weight_row$60 [11:9];
-  assign \north__weight_valid$62[0]  = \north__weight_valid$62 [0];
-  assign \north__weight_valid$62[1]  = \north__weight_valid$62 [1];
-  assign \north__weight_valid$62[2]  = \north__weight_valid$62 [2];
-  assign \north__weight_valid$62[3]  = \north__weight_valid$62 [3];
-  assign \south__weight_valid$63[0]  = \north__weight_valid$62 [0];
-  assign \south__weight_valid$63[1]  = \north__weight_valid$62 [1];
-  assign \south__weight_valid$63[2]  = \north__weight_valid$62 [2];
-  assign \south__weight_valid$63[3]  = \north__weight_valid$62 [3];
-  assign \north__psum$64[0]  = \north__psum$64 [27:0];
-  assign \north__psum$64[1]  = \north__psum$64 [55:28];
-  assign \north__psum$64[2]  = \north__psum$64 [83:56];
-  assign \north__psum$64[3]  = \north__psum$64 [111:84];
-  assign \o$65[0]  = \o$65 [27:0];
-  assign \o$65[1]  = \o$65 [55:28];
-  assign \o$65[2]  = \o$65 [83:56];
-  assign \o$65[3]  = \o$65 [111:84];
-  assign \north__weight$66[0]  = \north__weight$66 [7:0];
-  assign \north__weight$66[1]  = \north__weight$66 [15:8];
-  assign \north__weight$66[2]  = \north__weight$66 [23:16];
-  assign \north__weight$66[3]  = \north__weight$66 [31:24];
+  assign \north__psum$47[0]  = \north__psum$47 [27:0];
+  assign \north__psum$47[1]  = \north__psum$47 [55:28];
+  assign \north__psum$47[2]  = \north__psum$47 [83:56];
+  assign \north__psum$47[3]  = \north__psum$47 [111:84];
+  assign \south__psum$48[0]  = \north__psum$47 [27:0];
+  assign \south__psum$48[1]  = \north__psum$47 [55:28];
+  assign \south__psum$48[2]  = \north__psum$47 [83:56];
+  assign \south__psum$48[3]  = \north__psum$47 [111:84];
+  assign \north__weight$49[0]  = \north__weight$49 [7:0];
+  assign \north__weight$49[1]  = \north__weight$49 [15:8];
+  assign \north__weight$49[2]  = \north__weight$49 [23:16];
+  assign \north__weight$49[3]  = \north__weight$49 [31:24];
+  assign \south__weight$50[0]  = \north__weight$49 [7:0];
+  assign \south__weight$50[1]  = \north__weight$49 [15:8];
+  assign \south__weight$50[2]  = \north__weight$49 [23:16];
+  assign \south__weight$50[3]  = \north__weight$49 [31:24];
+  assign \north__weight_row$51[0]  = \north__weight_row$51 [2:0];
+  assign \north__weight_row$51[1]  = \north__weight_row$51 [5:3];
+  assign \north__weight_row$51[2]  = \north__weight_row$51 [8:6];
+  assign \north__weight_row$51[3]  = \north__weight_row$51 [11:9];
+  assign \south__weight_row$52[0]  = \north__weight_row$51 [2:0];
+  assign \south__weight_row$52[1]  = \north__weight_row$51 [5:3];
+  assign \south__weight_row$52[2]  = \north__weight_row$51 [8:6];
+  assign \south__weight_row$52[3]  = \north__weight_row$51 [11:9];
+  assign \north__weight_valid$53[0]  = \north__weight_valid$53 [0];
+  assign \north__weight_valid$53[1]  = \north__weight_valid$53 [1];
+  assign \north__weight_valid$53[2]  = \north__weight_valid$53 [2];
+  assign \north__weight_valid$53[3]  = \north__weight_valid$53 [3];
+  assign \south__weight_valid$54[0]  = \north__weight_valid$53 [0];
+  assign \south__weight_valid$54[1]  = \north__weight_valid$53 [1];
+  assign \south__weight_valid$54[2]  = \north__weight_valid$53 [2];
+  assign \south__weight_valid$54[3]  = \north__weight_valid$53 [3];
+  assign \north__psum$55[0]  = \north__psum$55 [27:0];
+  assign \north__psum$55[1]  = \north__psum$55 [55:28];
+  assign \north__psum$55[2]  = \north__psum$55 [83:56];
+  assign \north__psum$55[3]  = \north__psum$55 [111:84];
+  assign \south__psum$56[0]  = \north__psum$55 [27:0];
+  assign \south__psum$56[1]  = \north__psum$55 [55:28];
+  assign \south__psum$56[2]  = \north__psum$55 [83:56];
+  assign \south__psum$56[3]  = \north__psum$55 [111:84];
+  assign \north__weight$57[0]  = \north__weight$57 [7:0];
+  assign \north__weight$57[1]  = \north__weight$57 [15:8];
+  assign \north__weight$57[2]  = \north__weight$57 [23:16];
+  assign \north__weight$57[3]  = \north__weight$57 [31:24];
+  assign \south__weight$58[0]  = \north__weight$57 [7:0];
+  assign \south__weight$58[1]  = \north__weight$57 [15:8];
+  assign \south__weight$58[2]  = \north__weight$57 [23:16];
+  assign \south__weight$58[3]  = \north__weight$57 [31:24];
+  assign \north__weight_row$59[0]  = \north__weight_row$59 [2:0];
+  assign \north__weight_row$59[1]  = \north__weight_row$59 [5:3];
+  assign \north__weight_row$59[2]  = \north__weight_row$59 [8:6];
+  assign \north__weight_row$59[3]  = \north__weight_row$59 [11:9];
+  assign \south__weight_row$60[0]  = \north__weight_row$59 [2:0];
+  assign \south__weight_row$60[1]  = \north__weight_row$59 [5:3];
+  assign \south__weight_row$60[2]  = \north__weight_row$59 [8:6];
+  assign \south__weight_row$60[3]  = \north__weight_row$59 [11:9];
+  assign \north__weight_valid$61[0]  = \north__weight_valid$61 [0];
+  assign \north__weight_valid$61[1]  = \north__weight_valid$61 [1];
+  assign \north__weight_valid$61[2]  = \north__weight_valid$61 [2];
+  assign \north__weight_valid$61[3]  = \north__weight_valid$61 [3];
+  assign \south__weight_valid$62[0]  = \north__weight_valid$61 [0];
+  assign \south__weight_valid$62[1]  = \north__weight_valid$61 [1];
+  assign \south__weight_valid$62[2]  = \north__weight_valid$61 [2];
+  assign \south__weight_valid$62[3]  = \north__weight_valid$61 [3];
+  assign \north__psum$63[0]  = \north__psum$63 [27:0];
+  assign \north__psum$63[1]  = \north__psum$63 [55:28];
+  assign \north__psum$63[2]  = \north__psum$63 [83:56];
+  assign \north__psum$63[3]  = \north__psum$63 [111:84];
+  assign \o$64[0]  = \o$64 [27:0];
+  assign \o$64[1]  = \o$64 [55:28];
+  assign \o$64[2]  = \o$64 [83:56];
+  assign \o$64[3]  = \o$64 [111:84];
+  assign \north__weight$65[0]  = \north__weight$65 [7:0];
+  assign \north__weight$65[1]  = \north__weight$65 [15:8];
+  assign \north__weight$65[2]  = \north__weight$65 [23:16];
+  assign \north__weight$65[3]  = \north__weight$65 [31:24];
   assign \weights[0]  = weights[7:0];
   assign \weights[1]  = weights[15:8];
   assign \weights[2]  = weights[23:16];
   assign \weights[3]  = weights[31:24];
-  assign \north__weight_valid$68[0]  = \north__weight_valid$68 [0];
-  assign \north__weight_valid$68[1]  = \north__weight_valid$68 [1];
-  assign \north__weight_valid$68[2]  = \north__weight_valid$68 [2];
-  assign \north__weight_valid$68[3]  = \north__weight_valid$68 [3];
-  assign \north__weight_row$70[0]  = \north__weight_row$70 [2:0];
-  assign \north__weight_row$70[1]  = \north__weight_row$70 [5:3];
-  assign \north__weight_row$70[2]  = \north__weight_row$70 [8:6];
-  assign \north__weight_row$70[3]  = \north__weight_row$70 [11:9];
+  assign \north__weight_valid$67[0]  = \north__weight_valid$67 [0];
+  assign \north__weight_valid$67[1]  = \north__weight_valid$67 [1];
+  assign \north__weight_valid$67[2]  = \north__weight_valid$67 [2];
+  assign \north__weight_valid$67[3]  = \north__weight_valid$67 [3];
+  assign \north__weight_row$69[0]  = \north__weight_row$69 [2:0];
+  assign \north__weight_row$69[1]  = \north__weight_row$69 [5:3];
+  assign \north__weight_row$69[2]  = \north__weight_row$69 [8:6];
+  assign \north__weight_row$69[3]  = \north__weight_row$69 [11:9];
   assign \south[0]  = south[27:0];
   assign \south[1]  = south[55:28];
   assign \south[2]  = south[83:56];
   assign \south[3]  = south[111:84];
-  assign \south__psum$73[0]  = south[27:0];
-  assign \south__psum$73[1]  = south[55:28];
-  assign \south__psum$73[2]  = south[83:56];
-  assign \south__psum$73[3]  = south[111:84];
-  assign \i$78[0]  = south[27:0];
-  assign \i$78[1]  = south[55:28];
-  assign \i$78[2]  = south[83:56];
-  assign \i$78[3]  = south[111:84];
-  assign \o$80[0]  = \o$80 [27:0];
-  assign \o$80[1]  = \o$80 [55:28];
-  assign \o$80[2]  = \o$80 [83:56];
-  assign \o$80[3]  = \o$80 [111:84];
+  assign \south__psum$72[0]  = south[27:0];
+  assign \south__psum$72[1]  = south[55:28];
+  assign \south__psum$72[2]  = south[83:56];
+  assign \south__psum$72[3]  = south[111:84];
+  assign \i$77[0]  = south[27:0];
+  assign \i$77[1]  = south[55:28];
+  assign \i$77[2]  = south[83:56];
+  assign \i$77[3]  = south[111:84];
+  assign \o$79[0]  = \o$79 [27:0];
+  assign \o$79[1]  = \o$79 [55:28];
+  assign \o$79[2]  = \o$79 [83:56];
+  assign \o$79[3]  = \o$79 [111:84];
   assign w_data[112] = psum_last[3];
-  assign w_data[111:0] = \o$80 ;
-  assign \north__weight_row$70 [11:9] = weight_row;
-  assign \north__weight_row$70 [8:6] = weight_row;
-  assign \north__weight_row$70 [5:3] = weight_row;
-  assign \north__weight_row$70 [2:0] = weight_row;
-  assign \north__weight_valid$68 [3] = weight_valid;
-  assign \north__weight_valid$68 [2] = weight_valid;
-  assign \north__weight_valid$68 [1] = weight_valid;
-  assign \north__weight_valid$68 [0] = weight_valid;
-  assign \north__weight$66 [31:24] = weights[31:24];
-  assign \north__weight$66 [23:16] = weights[23:16];
-  assign \north__weight$66 [15:8] = weights[15:8];
-  assign \north__weight$66 [7:0] = weights[7:0];
-  assign \north__psum$64 [111:84] = \o$65 [111:84];
-  assign \north__psum$64 [83:56] = \o$65 [83:56];
-  assign \north__psum$64 [55:28] = \o$65 [55:28];
-  assign \north__psum$64 [27:0] = \o$65 [27:0];
-  assign \i$18 [11:9] = step;
-  assign \i$18 [8:6] = step;
-  assign \i$18 [5:3] = step;
-  assign \i$18 [2:0] = step;
+  assign w_data[111:0] = \o$79 ;
+  assign \north__weight_row$69 [11:9] = weight_row;
+  assign \north__weight_row$69 [8:6] = weight_row;
+  assign \north__weight_row$69 [5:3] = weight_row;
+  assign \north__weight_row$69 [2:0] = weight_row;
+  assign \north__weight_valid$67 [3] = weight_valid;
+  assign \north__weight_valid$67 [2] = weight_valid;
+  assign \north__weight_valid$67 [1] = weight_valid;
+  assign \north__weight_valid$67 [0] = weight_valid;
+  assign \north__weight$65 [31:24] = weights[31:24];
+  assign \north__weight$65 [23:16] = weights[23:16];
+  assign \north__weight$65 [15:8] = weights[15:8];
+  assign \north__weight$65 [7:0] = weights[7:0];
+  assign \north__psum$63 [111:84] = \o$64 [111:84];
+  assign \north__psum$63 [83:56] = \o$64 [83:56];
+  assign \north__psum$63 [55:28] = \o$64 [55:28];
+  assign \north__psum$63 [27:0] = \o$64 [27:0];
+  assign \i$17 [11:9] = step;
+  assign \i$17 [8:6] = step;
+  assign \i$17 [5:3] = step;
+  assign \i$17 [2:0] = step;
   assign \$1  = operands__payload[176];
   assign \$4  = operands__payload[176];
+  assign \$8  = operands__payload[176];
   assign \$10  = operands__payload[176];
-  assign \$12  = operands__payload[176];
-  assign \$18  = operands__payload[176];
-  assign \$29  = operands__payload[176];
-  assign \$32  = operands__payload[176];
-  assign \$34  = operands__payload[176];
+  assign \$16  = operands__payload[176];
+  assign \$30  = operands__payload[176];
+  assign \$33  = operands__payload[176];
+  assign \$35  = operands__payload[176];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1032,7 +1030,7 @@ module \systolic_ws_4x4_s8x8_acc28.deskew (rst, i, o, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \systolic_ws_4x4_s8x8_acc28.result_fifo (clk, rst, w_level, r_data, w_en, w_port__data, r_rdy, r_en);
+module \systolic_ws_4x4_s8x8_acc28.result_fifo (clk, rst, r_data, w_en, w_port__data, r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1092,7 +1090,6 @@ module \systolic_ws_4x4_s8x8_acc28.result_fifo (clk, rst, w_level, r_data, w_en,
   wire [112:0] w_data;
   input w_en;
   wire w_en;
-  output [3:0] w_level;
   wire [3:0] w_level;
   reg [3:0] w_port__addr = 4'h0;
   input [112:0] w_port__data;
@@ -1210,13 +1207,13 @@ module \systolic_ws_4x4_s8x8_acc28.result_fifo (clk, rst, w_level, r_data, w_en,
       \$34  = 1'h0;
     end
   end
+  assign w_level = \$3 [3:0];
   assign level = \$3 [3:0];
   assign r_level = \$3 [3:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign w_level = \$3 [3:0];
 endmodule
 
 (* generator = "Amaranth" *)

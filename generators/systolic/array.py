@@ -91,9 +91,12 @@ class SystolicArray(wiring.Component):
             self.results.valid.eq(result_fifo.r_rdy),
             result_fifo.r_en.eq(self.results.ready),
         ]
-        reserved = Signal(range(cfg.result_depth + 1))
+        # Rows in the FIFO plus rows reserved by accepted steps still in the grid, kept as one
+        # counter so that the admission check is a comparison with a constant: an adder in
+        # front of it would sit on the path from the FIFO to every operand's acceptance.
+        occupied = Signal(range(cfg.result_depth + 1))
         need = rows if os_flow else 1
-        has_room = result_fifo.level + reserved + need <= cfg.result_depth
+        has_room = occupied <= cfg.result_depth - need
 
         accept = Signal()
         m.d.comb += accept.eq(self.operands.valid & self.operands.ready)
@@ -145,13 +148,14 @@ class SystolicArray(wiring.Component):
             with m.Elif(produces):
                 m.d.sync += [next_weight_row.eq(0), commit_pending.eq(0)]
 
-        written = Signal()
-        with m.If(produces & ~written):
-            m.d.sync += reserved.eq(reserved + need)
-        with m.Elif(produces & written):
-            m.d.sync += reserved.eq(reserved + need - 1)
-        with m.Elif(written):
-            m.d.sync += reserved.eq(reserved - 1)
+        # A written row moves from reserved to the FIFO: only a read frees a slot.
+        read = self.results.valid & self.results.ready
+        with m.If(produces & ~read):
+            m.d.sync += occupied.eq(occupied + need)
+        with m.Elif(produces & read):
+            m.d.sync += occupied.eq(occupied + need - 1)
+        with m.Elif(read):
+            m.d.sync += occupied.eq(occupied - 1)
 
         # Input register: the step accepted this cycle, or a bubble. Operand registers need
         # no reset: only the control bits, which say whether the operands mean anything.
@@ -309,7 +313,6 @@ class SystolicArray(wiring.Component):
             aligned.c.eq(deskew.o),
             aligned.last.eq(south_last),
             result_fifo.w_en.eq(write),
-            written.eq(write),
         ]
 
         if cfg.requantize is not Rounding.NONE:
