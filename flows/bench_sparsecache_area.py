@@ -29,9 +29,21 @@ A black box counts as one cell in Yosys' statistics; those cells are taken out o
 and care mask of ``key_width`` bits plus a valid bit): a null cache of B bytes holds
 ``floor(8 B / (2 key_width + 1))`` entries.
 
-An ECP5 run is stopped after ``timeout_s`` and a failed one recorded as not measured; a
-generic failure raises :class:`ToolError` before anything is written. The JSON is written
-atomically at the end.
+Every block's generic run is repeated with ABC's default script minus ``&dch -f``
+(``generic_no_dch``): the same ``synth -flatten`` flow and cell counting, less optimization. The
+address merger needs it. Its partner search (per entry: same care mask, values one cared bit
+apart; then a lowest-match priority chain and a multiplexer selecting the partner's value) is
+cheap to map but costly for ``&dch``'s choice computation, whose time grows faster than the
+square of the entries (Yosys CPU 7 s, 22 s, 75 s, 319 s at 16, 32, 64, 148 entries of 27 bits,
+against 4 s, 8 s, 17 s, 39 s without ``&dch``). ``address_merger_scaling`` measures the merger at
+:data:`MERGER_SCALING` entries (those below the configuration's) with every flow, so the two
+scripts can be compared where both finish.
+
+Every run, generic or ECP5, is stopped after ``timeout_s`` and recorded as not measured, with
+the CPU time it used; a failed ECP5 run is recorded with Yosys' error; a failed generic run
+raises :class:`ToolError` before anything is written. Outcomes are cached (``cache_dir``, by
+default ``<accelgen cache>/sparsecache-area``), so an interrupted run resumes. The JSON is
+written atomically at the end.
 """
 
 from __future__ import annotations
@@ -51,6 +63,7 @@ from amaranth.back import verilog
 from accelgen.flows.atomic import write_atomically
 from accelgen.generators.sparsecache.address_merger import AddressMerger
 from accelgen.generators.sparsecache.cache_config import SparseCacheConfig
+from accelgen.generators.sparsecache.config import TcamConfig
 from accelgen.generators.sparsecache.l1_cache import L1Cache
 from accelgen.generators.sparsecache.null_cache import NullCache
 from accelgen.generators.sparsecache.tcam import generate_tcam
@@ -59,14 +72,22 @@ from accelgen.generators.sparsecache.zero_detector import generate_zero_detector
 
 from .bench_systolic import machine_context
 from .synth_jobs import SynthJob, check_run_options, new_workdir, not_measured, run_jobs
-from .toolchain import run_yosys
+from .toolchain import cache_root, run_yosys
 
-__all__ = ["BLOCKS", "CONFIGS", "NULL_CACHE_PARTS", "TARGETS", "null_entries_for_bytes",
-           "run_sparsecache_area", "sparsecache_config"]
+__all__ = ["BLOCKS", "CONFIGS", "MERGER_SCALING", "NULL_CACHE_PARTS", "TARGETS",
+           "null_entries_for_bytes", "run_sparsecache_area", "sparsecache_config"]
 
 TARGETS: tuple[str, ...] = ("generic", "ecp5")
+NO_DCH = "generic_no_dch"
+"""The record of the generic flow with :data:`NO_DCH_SCRIPT`; run whenever generic is."""
+NO_DCH_SCRIPT = "+strash;&get,-n;&fraig,-x;&put;scorr;dc2;dretime;strash;&get,-n;&nf,{D};&put"
+"""Yosys' default ABC script for gate mapping (``help abc``) without ``&dch -f``."""
+MERGER_SCALING: tuple[int, ...] = (16, 32, 64)
+"""Merger sizes measured below a configuration's own ``null_entries``."""
 DEFAULT_TIMEOUT_S = 20 * 60.0
 MEMORY_CELL = "accelgen_memory_array"
+WIDE_MUXES = ("PFUMX", "L6MUX21")
+"""ECP5 slice multiplexers that join LUT4 outputs into wider functions (no LUTs of their own)."""
 
 BLOCKS: tuple[str, ...] = ("tcam", "zero_detector", "word_detector", "address_merger",
                            "null_cache_controller", "l1_logic", "cache_controller")
@@ -102,7 +123,7 @@ write-back)."""
 NOTES = {
     "area": "Yosys: generic = synth -flatten (internal gate library, every gate or flip-flop "
             "one cell); ecp5 = synth_ecp5, lut = free-standing LUT4s, carry = CCU2C (two LUT4s "
-            "each)",
+            "each), wide_mux = PFUMX + L6MUX21 (slice multiplexers joining LUT4s, not in lut)",
     "black_boxes": "sub-blocks and memories are black boxes, synthesized or counted "
                    "elsewhere; their cells are not in `cells`",
     "arrays_bits": "memories (L1 data, L1 tags with valid/dirty bits and LRU order) in bits, "
@@ -112,7 +133,15 @@ NOTES = {
     "ratios": "null-cache logic over the L1's tag and control logic (l1_logic), and over "
               "l1_logic + cache_controller (a plain cache needs a controller too, though ours "
               "also sequences null-cache inserts and removals)",
-    "seconds": "wall time of each Yosys run on a possibly shared machine; yosys_cpu_s is CPU",
+    "seconds": "wall time of each Yosys run on a possibly shared machine; yosys_cpu_s is CPU; "
+               "a record with cached=true was reused from an earlier run of the same inputs",
+    NO_DCH: "synth -flatten with ABC's default script minus &dch -f (choice computation), "
+            "same gate library and cell counting as generic; the merger's partner search "
+            "makes &dch's time grow faster than entries^2",
+    "address_merger_scaling": "the merger alone at fewer entries (same key width), every "
+                              "flow, to compare the scripts where both finish",
+    "timeout": "every run (generic or ECP5) is stopped after the time limit and recorded as "
+               "not measured with the CPU time it used",
 }
 
 
@@ -200,6 +229,19 @@ def _blocks(cfg: SparseCacheConfig) -> list[_Block]:
     ]
 
 
+def _merger_blocks(cfg: SparseCacheConfig) -> list[_Block]:
+    """The merger alone at each :data:`MERGER_SCALING` size below ``cfg``'s entries."""
+    blocks = []
+    for entries in MERGER_SCALING:
+        if entries < cfg.null_entries:
+            tcam = TcamConfig(entries=entries, key_width=cfg.line_address_bits)
+            name = f"sparsecache_address_merger_{entries}x{tcam.key_width}"
+            blocks.append(_Block(f"address_merger_{entries}", name,
+                                 verilog.convert(AddressMerger(tcam), name=name,
+                                                 emit_src=False)))
+    return blocks
+
+
 def _prepare(block: _Block, work: Path) -> tuple[Path, int]:
     """Write ``block``'s Verilog with its sub-blocks and memories as black boxes; return the
     file and the memory bits Yosys counted."""
@@ -236,12 +278,15 @@ def _record(target: str, outcome: dict[str, Any]) -> dict[str, Any]:
         "measured": True, "cells": report["cells_total"] - sum(boxes.values()),
         "black_boxes": boxes, "seconds": outcome["seconds"],
         "yosys_cpu_s": outcome["yosys_cpu_s"]}
-    if target == "generic":
+    if outcome.get("cached"):
+        record["cached"] = True
+    if target in ("generic", NO_DCH):
         record["flip_flops"] = report["flip_flops"]
     else:
         fpga = report["fpga"]
         record.update({"lut": fpga["lut"], "ff": fpga["ff"], "carry": fpga["carry"],
-                       "lut_with_carry": fpga["lut"] + 2 * fpga["carry"]})
+                       "lut_with_carry": fpga["lut"] + 2 * fpga["carry"],
+                       "wide_mux": sum(report["cells"].get(cell, 0) for cell in WIDE_MUXES)})
     return record
 
 
@@ -250,6 +295,7 @@ def _record(target: str, outcome: dict[str, Any]) -> dict[str, Any]:
 METRICS: dict[str, tuple[str, str]] = {
     "generic_cells": ("generic", "cells"),
     "generic_flip_flops": ("generic", "flip_flops"),
+    "generic_no_dch_cells": (NO_DCH, "cells"),
     "ecp5_lut": ("ecp5", "lut"),
     "ecp5_lut_with_carry": ("ecp5", "lut_with_carry"),
     "ecp5_ff": ("ecp5", "ff"),
@@ -305,19 +351,59 @@ def _describe(name: str, cfg: SparseCacheConfig) -> dict[str, Any]:
     return described
 
 
+def _job_order(job: SynthJob) -> tuple[int, int, int]:
+    """Cheap runs first, the full-size merger last and its default-script generic run last of
+    all (it takes longest), so a time limit or an interruption costs the fewest results."""
+    block = job.key[1]
+    flow = 0 if job.abc_script else 1 if job.target == "ecp5" else 2
+    if block == "address_merger":
+        return 4, 0, flow
+    if block.startswith("address_merger_"):
+        return 3, int(block.rsplit("_", 1)[1]), flow
+    return (2 if block in ("tcam", "null_cache_controller") else 1), 0, flow
+
+
+def _why(record: dict[str, Any]) -> str:
+    """The short cause of a run that was not measured: its last line."""
+    lines = [line.strip() for line in record["reason"].splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "unknown"
+
+
+def _partial(report_configs: list[dict[str, Any]]) -> str:
+    """What is and is not measured, in one sentence per configuration."""
+    sentences = []
+    for config in report_configs:
+        missing = [f"{name} {flow} ({_why(record)})" for name, block in config["blocks"].items()
+                   for flow, record in block["area"].items() if not record["measured"]]
+        scaling = [f"address_merger at {entry['entries']} {flow} ({_why(record)})"
+                   for entry in config["address_merger_scaling"][:-1]
+                   for flow, record in entry["area"].items() if not record["measured"]]
+        text = (f"{config['name']}: every block measured in every flow" if not missing else
+                f"{config['name']}: measured except {', '.join(missing)}; summary sums that "
+                "need a missing block are null")
+        sentences.append(text + ("" if not scaling else
+                                 "; scaling runs not measured: " + ", ".join(scaling)))
+    return "; ".join(sentences)
+
+
 def run_sparsecache_area(out_dir: Path, configs: dict[str, SparseCacheConfig] | None = None,
                          *, targets: Sequence[str] = TARGETS, jobs: int = 2,
-                         timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
+                         timeout_s: float = DEFAULT_TIMEOUT_S,
+                         cache_dir: Path | None = None) -> Path:
     """Synthesize every block of every configuration and write ``sparsecache_area.json`` into
     ``out_dir``; return its path.
 
     ``configs`` maps a name to a configuration (default: :data:`CONFIGS`, the paper's design
-    point and a smaller one). Raises ``ValueError`` for a bad request and :class:`ToolError`
-    for a failed preparation or generic synthesis, both before anything is written.
+    point and a smaller one). ``timeout_s`` limits every run; ``cache_dir`` (default
+    ``<accelgen cache>/sparsecache-area``) keeps outcomes for the next run. Raises
+    ``ValueError`` for a bad request and :class:`ToolError` for a failed preparation or generic
+    synthesis, both before anything is written.
     """
     if configs is None:
         configs = {name: sparsecache_config(**sizes) for name, sizes in CONFIGS.items()}
     targets = check_request(configs, targets, jobs, timeout_s)
+    flows = ([NO_DCH] if "generic" in targets else []) + targets
+    cache_dir = cache_dir if cache_dir is not None else cache_root() / "sparsecache-area"
     started = time.perf_counter()
     machine = machine_context()
     load_start = os.getloadavg()
@@ -325,16 +411,25 @@ def run_sparsecache_area(out_dir: Path, configs: dict[str, SparseCacheConfig] | 
 
     prepared: dict[tuple[str, str], tuple[_Block, Path, int]] = {}
     for name, cfg in configs.items():
-        for block in _blocks(cfg):
+        for block in _blocks(cfg) + _merger_blocks(cfg):
             path, bits = _prepare(block, work / name / block.name)
             prepared[name, block.name] = (block, path, bits)
-    all_jobs = [SynthJob((name, block.name), f"{name} {block.name} {target}", target, path,
-                         block.module, work / name / block.name / f"synth-{target}")
-                for (name, _), (block, path, _) in prepared.items() for target in targets]
-    # The big ones first, so two workers finish together.
-    all_jobs.sort(key=lambda job: (job.key[1] not in ("tcam", "null_cache_controller",
-                                                      "address_merger"), job.key[0] != "paper"))
-    outcomes = run_jobs(all_jobs, jobs, timeout_s, _progress)
+    all_jobs = [SynthJob((name, block.name), f"{name} {block.name} {flow}",
+                         "generic" if flow == NO_DCH else flow, path, block.module,
+                         work / name / block.name / f"synth-{flow}",
+                         NO_DCH_SCRIPT if flow == NO_DCH else None)
+                for (name, _), (block, path, _) in prepared.items() for flow in flows]
+    all_jobs.sort(key=_job_order)
+    outcomes = run_jobs(all_jobs, jobs, timeout_s, _progress, limit_generic=True,
+                        cache_dir=cache_dir)
+
+    def areas(name: str, block_name: str) -> dict[str, Any]:
+        records = {}
+        for job in all_jobs:
+            if job.key == (name, block_name):
+                flow = NO_DCH if job.abc_script else job.target
+                records[flow] = _record(flow, outcomes[job])
+        return {flow: records[flow] for flow in flows}
 
     report_configs = []
     for name, cfg in configs.items():
@@ -343,17 +438,21 @@ def run_sparsecache_area(out_dir: Path, configs: dict[str, SparseCacheConfig] | 
         for block_name in BLOCKS:
             block, _, bits = prepared[name, block_name]
             memory_bits[block_name] = bits
-            blocks[block_name] = {
-                "module": block.module, "black_box_modules": list(block.inner),
-                "area": {job.target: _record(job.target, outcomes[job])
-                         for job in all_jobs if job.key == (name, block_name)}}
+            blocks[block_name] = {"module": block.module, "black_box_modules": list(block.inner),
+                                  "area": areas(name, block_name)}
+        scaling = [{"entries": int(block.name.rsplit("_", 1)[1]), "module": block.module,
+                    "area": areas(name, block.name)} for block in _merger_blocks(cfg)]
+        scaling.append({"entries": cfg.null_entries, "module": blocks["address_merger"]["module"],
+                        "area": blocks["address_merger"]["area"]})
         arrays = _arrays_bits(cfg, memory_bits)
-        report_configs.append({**_describe(name, cfg), "blocks": blocks, "arrays_bits": arrays,
+        report_configs.append({**_describe(name, cfg), "blocks": blocks,
+                               "address_merger_scaling": scaling, "arrays_bits": arrays,
                                "summary": summarize(blocks, arrays)})
 
-    report = {"benchmark": "sparsecache_area", "targets": targets, "notes": NOTES,
-              "configs": report_configs, "machine": machine,
-              "load_average": {"start": load_start, "end": os.getloadavg()},
+    notes = {**NOTES, "partial": _partial(report_configs)}
+    report = {"benchmark": "sparsecache_area", "targets": targets, "flows": flows,
+              "timeout_s": timeout_s, "notes": notes, "configs": report_configs,
+              "machine": machine, "load_average": {"start": load_start, "end": os.getloadavg()},
               "total_s": time.perf_counter() - started}
     path = out_dir / "sparsecache_area.json"
     write_atomically(path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))

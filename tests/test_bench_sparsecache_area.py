@@ -48,7 +48,9 @@ def test_check_request_rejects(args: tuple, message: str) -> None:
 
 
 def test_tiny_run_writes_complete_report(tmp_path: Path) -> None:
-    path = run_sparsecache_area(tmp_path, {"tiny": TINY}, targets=("generic",), jobs=2)
+    # A cache of its own, so the run synthesizes whatever the user's cache holds.
+    path = run_sparsecache_area(tmp_path, {"tiny": TINY}, targets=("generic",), jobs=2,
+                                cache_dir=tmp_path / "cache")
     assert path == tmp_path / "sparsecache_area.json"
     assert not list(tmp_path.glob(".sparsecache-area-*"))  # work directory removed
     report = json.loads(path.read_text())
