@@ -30,39 +30,54 @@ from .toolchain import ToolError
 __all__ = ["RUNS", "run_pnr_benchmark"]
 
 MULTIPLIERS: dict[str, bool] = {"dsp": True, "lut": False}
-Run = tuple[int, str, int]
+Run = tuple[int, ...] | tuple[int, str, int] | tuple[int, str, int, int]
 RUNS: tuple[Run, ...] = (
     (4, "dsp", 2), (8, "dsp", 2), (12, "dsp", 2), (16, "dsp", 2),
     (4, "lut", 2), (8, "lut", 2), (16, "lut", 2),
     (4, "dsp", 0), (8, "dsp", 0), (4, "dsp", 1), (8, "dsp", 1),
+    (4, "lut", 2, 4), (8, "lut", 2, 4), (16, "lut", 2, 4),
 )
 """(size, multipliers, multiplier_stages) runs: DSP multipliers up to 12x12 (144 of the
 85F's 156 MULT18X18D); the 16x16 DSP run records why that size does not fit an ECP5 (found
 after synthesis, in minutes). LUT multipliers (Booth-encoded, about 160 LUT4 per int8
-multiplier) go to 16x16, the size the DSPs cannot reach. Two multiplier stages is the series
-that should keep its Fmax; 0 and 1 show what each stage buys."""
+multiplier) are tried at 16x16, the size the DSPs cannot reach, and do not fit either; the
+same arrays with 4-bit operands (a fourth element: operand width, default 8) fit at 16x16.
+Two multiplier stages is the series that should keep its Fmax; 0 and 1 show what each stage
+buys."""
 
 
 def _progress(message: str) -> None:
     print(f"bench pnr: {message}", file=sys.stderr, flush=True)
 
 
+def _unpack(run: Run) -> tuple[int, str, int, int]:
+    size, multipliers, stages, *width = run
+    return size, multipliers, stages, width[0] if width else 8
+
+
 def _label(run: Run) -> str:
-    size, multipliers, stages = run
-    return f"{size}x{size} {multipliers}, {stages} multiplier stage{'' if stages == 1 else 's'}"
+    size, multipliers, stages, width = _unpack(run)
+    return (f"{size}x{size} int{width} {multipliers}, {stages} multiplier "
+            f"stage{'' if stages == 1 else 's'}")
+
+
+def _canonical(size: int, multipliers: str, stages: int, width: int) -> Run:
+    return (size, multipliers, stages) if width == 8 else (size, multipliers, stages, width)
 
 
 def _key(record: dict[str, Any]) -> Run:
-    return (record["size"], record["multipliers"], record.get("multiplier_stages", 0))
+    return _canonical(record["size"], record["multipliers"], record.get("multiplier_stages", 0),
+                      record.get("operand_width", 8))
 
 
 def _measure(run: Run, work: Path, target: str, seed: int) -> dict[str, Any]:
-    size, multipliers, stages = run
-    cfg = SystolicConfig(rows=size, cols=size, dataflow="os", multiplier_stages=stages)
+    size, multipliers, stages, width = _unpack(run)
+    cfg = SystolicConfig(rows=size, cols=size, dataflow="os", multiplier_stages=stages,
+                         input_width=width, weight_width=width)
     v_path, _ = write_design(generate_systolic(cfg), work / "design")
     record: dict[str, Any] = {"size": size, "rows": size, "cols": size, "dataflow": "os",
                               "module": cfg.name, "multipliers": multipliers,
-                              "multiplier_stages": stages}
+                              "multiplier_stages": stages, "operand_width": width}
     start = time.perf_counter()
     try:
         report = place_and_route(v_path, target, work / f"{size}-{multipliers}",
@@ -85,7 +100,8 @@ def _report(target: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         "target": target,
         "context": machine_context(),
         "notes": {
-            "design": "output-stationary int8 arrays, default parameters (28-bit accumulators), "
+            "design": "output-stationary arrays, int8 (28-bit accumulators) unless "
+                      "operand_width says otherwise, "
                       "multiplier_stages 0, 1 (product register) or 2 (operand and product "
                       "registers)",
             "lut_multipliers": "Booth-encoded by Yosys' booth pass before synth_ecp5 -nodsp",
@@ -97,7 +113,7 @@ def _report(target: str, records: list[dict[str, Any]]) -> dict[str, Any]:
                              "is the tools' CPU time, which does not depend on machine load",
             "date": "each record's own; the context is the last run's",
         },
-        "records": sorted(records, key=lambda r: (r["multipliers"],
+        "records": sorted(records, key=lambda r: (r.get("operand_width", 8), r["multipliers"],
                                                   r.get("multiplier_stages", 0), r["size"])),
     }
 
@@ -113,7 +129,7 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
     one at a time; the report is rewritten after every run, so an interrupted benchmark keeps
     what it finished. Work files go to a temporary directory that is removed afterwards.
     """
-    unknown = [kind for _, kind, _ in runs if kind not in MULTIPLIERS]
+    unknown = [run[1] for run in runs if run[1] not in MULTIPLIERS]
     if unknown:
         raise ValueError(f"multipliers: must be dsp or lut, got {unknown[0]!r}")
     path = out_dir / ("pnr.json" if target == "ecp5" else f"pnr_{target}.json")
@@ -125,10 +141,9 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
     done = {_key(r) for r in records}
     with tempfile.TemporaryDirectory(prefix="accelgen-bench-pnr-") as scratch:
         for run in runs:
-            if tuple(run) in done:
+            if _canonical(*_unpack(run)) in done:
                 continue
-            size, kind, stages = run
-            work = Path(scratch) / f"{size}-{kind}-{stages}"
+            work = Path(scratch) / "-".join(map(str, _unpack(run)))
             record = _measure(tuple(run), work, target, seed)
             record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             records.append(record)
@@ -137,9 +152,10 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
 
 
 def _run(text: str) -> Run:
-    """``SIZE:dsp|lut[:STAGES]``, as the module's command line takes runs."""
-    size, kind, stages = [*text.split(":"), "0"][:3]
-    return int(size), kind, int(stages)
+    """``SIZE:dsp|lut[:STAGES[:WIDTH]]``, as the module's command line takes runs."""
+    size, kind, *rest = text.split(":")
+    stages, width = [*rest, *["0", "8"][len(rest):]][:2]
+    return int(size), kind, int(stages), int(width)
 
 
 if __name__ == "__main__":  # pragma: no cover

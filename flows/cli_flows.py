@@ -150,6 +150,8 @@ def add_flow_commands(commands: Any) -> None:
     pnr.add_argument("--multiplier-stages", type=int_list, nargs="+",
                      help="register stages around each PE multiplier, as 0 1 2 or 0,2 "
                           "(default: bench_pnr.RUNS, or 2 with --sizes)")
+    pnr.add_argument("--operand-width", type=int, default=8,
+                     help="operand bits of the arrays given by --sizes (default 8)")
     pnr.add_argument("--target", choices=["ecp5", "ice40"], default="ecp5")
     pnr.add_argument("--top", help="top module (default: the file's marked top module)")
     pnr.add_argument("--clock", help="clock input (default: clk, clock, ...)")
@@ -225,8 +227,11 @@ def _cmd_bench_pnr(args: argparse.Namespace) -> int:
         runs = [run for run in RUNS if (kinds is None or run[1] in kinds)
                 and (stages is None or run[2] in stages)]
     else:
-        runs = [(size, kind, count) for size in sizes for kind in kinds or list(MULTIPLIERS)
-                for count in stages or [2]]
+        runs = [(size, kind, count) if args.operand_width == 8
+                else (size, kind, count, args.operand_width)
+                for size in sizes for kind in kinds or list(MULTIPLIERS) for count in stages or [2]]
+    if args.operand_width < 1:
+        raise UsageError(f"--operand-width: must be >= 1, got {args.operand_width}")
     path = run_pnr_benchmark(writable_dir(args.output), runs, target=args.target,
                              seed=args.seed, keep_existing=not args.fresh)
     print(path)
@@ -265,6 +270,8 @@ def add_flow_benches(bench_kinds: Any) -> None:
     pnr.add_argument("--multiplier-stages", type=int_list, nargs="+",
                      help="register stages around each PE multiplier, as 0 1 2 or 0,2 "
                           "(default: bench_pnr.RUNS, or 2 with --sizes)")
+    pnr.add_argument("--operand-width", type=int, default=8,
+                     help="operand bits of the arrays given by --sizes (default 8)")
     pnr.add_argument("--target", choices=["ecp5", "ice40"], default="ecp5")
     pnr.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
     pnr.add_argument("--fresh", action="store_true",

@@ -33,6 +33,13 @@ def test_pnr_benchmark_keeps_finished_runs_and_adds_new_ones(tmp_path, monkeypat
     assert len(json.loads(path.read_text())["records"]) == 1
 
 
+def test_pnr_runs_from_the_module_command_line():
+    parse = bench_pnr._run
+    assert [bench_pnr._canonical(*bench_pnr._unpack(parse(text)))
+            for text in ("16:lut:2:4", "8:dsp:2", "4:lut", "4:dsp:1:8")] == [
+        (16, "lut", 2, 4), (8, "dsp", 2), (4, "lut", 0), (4, "dsp", 1)]
+
+
 def test_pnr_benchmark_rejects_unknown_mappings(tmp_path):
     with pytest.raises(ValueError, match="dsp or lut"):
         bench_pnr.run_pnr_benchmark(tmp_path, [(4, "bram", 0)])
@@ -67,6 +74,10 @@ def test_bench_pnr_arguments_select_runs(tmp_path, monkeypatch):
     args = parser.parse_args(["pnr", "--multipliers", "dsp", "-o", str(tmp_path)])
     args.run(args)
     assert calls[-1][0] == [run for run in bench_pnr.RUNS if run[1] == "dsp"]
+    args = parser.parse_args(["pnr", "--sizes", "16", "--multipliers", "lut",
+                              "--operand-width", "4", "-o", str(tmp_path)])
+    args.run(args)
+    assert calls[-1][0] == [(16, "lut", 2, 4)]
     args = parser.parse_args(["pnr", "--multiplier-stages", "0", "-o", str(tmp_path)])
     args.run(args)
     assert calls[-1][0] == [run for run in bench_pnr.RUNS if run[2] == 0]
