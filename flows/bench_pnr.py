@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from accelgen.generators.emit import generate_systolic, write_design
 from accelgen.generators.systolic import SystolicConfig
@@ -27,22 +27,29 @@ from .json_report import write_json_report
 from .pnr import place_and_route
 from .toolchain import ToolError
 
-__all__ = ["RUNS", "run_pnr_benchmark"]
+__all__ = ["RUNS", "Run", "run_pnr_benchmark"]
 
 MULTIPLIERS: dict[str, bool] = {"dsp": True, "lut": False}
-Run = tuple[int, ...] | tuple[int, str, int] | tuple[int, str, int, int]
+class Run(NamedTuple):
+    """One square array to place and route."""
+
+    size: int
+    multipliers: str  # a key of MULTIPLIERS
+    stages: int = 0  # multiplier_stages
+    width: int = 8  # operand bits
+
+
 RUNS: tuple[Run, ...] = (
-    (4, "dsp", 2), (8, "dsp", 2), (12, "dsp", 2), (16, "dsp", 2),
-    (4, "lut", 2), (8, "lut", 2), (16, "lut", 2),
-    (4, "dsp", 0), (8, "dsp", 0), (4, "dsp", 1), (8, "dsp", 1),
-    (4, "lut", 2, 4), (8, "lut", 2, 4), (16, "lut", 2, 4),
+    Run(4, "dsp", 2), Run(8, "dsp", 2), Run(12, "dsp", 2), Run(16, "dsp", 2),
+    Run(4, "lut", 2), Run(8, "lut", 2), Run(16, "lut", 2),
+    Run(4, "dsp", 0), Run(8, "dsp", 0), Run(4, "dsp", 1), Run(8, "dsp", 1),
+    Run(4, "lut", 2, 4), Run(8, "lut", 2, 4), Run(16, "lut", 2, 4),
 )
-"""(size, multipliers, multiplier_stages) runs: DSP multipliers up to 12x12 (144 of the
-85F's 156 MULT18X18D); the 16x16 DSP run records why that size does not fit an ECP5 (found
-after synthesis, in minutes). LUT multipliers (Booth-encoded, about 160 LUT4 per int8
-multiplier) are tried at 16x16, the size the DSPs cannot reach, and do not fit either; the
-same arrays with 4-bit operands (a fourth element: operand width, default 8) fit at 16x16.
-Two multiplier stages is the series that should keep its Fmax; 0 and 1 show what each stage
+"""DSP multipliers up to 12x12 (144 of the 85F's 156 MULT18X18D); the 16x16 DSP run records
+why that size does not fit an ECP5 (found after synthesis, in minutes). LUT multipliers
+(Booth-encoded, about 160 LUT4 per int8 multiplier) are tried at 16x16, the size the DSPs
+cannot reach, and do not fit either; the same arrays with 4-bit operands fit at 16x16. Two
+multiplier stages is the series that should keep its Fmax; 0 and 1 show what each stage
 buys."""
 
 
@@ -50,28 +57,20 @@ def _progress(message: str) -> None:
     print(f"bench pnr: {message}", file=sys.stderr, flush=True)
 
 
-def _unpack(run: Run) -> tuple[int, str, int, int]:
-    size, multipliers, stages, *width = run
-    return size, multipliers, stages, width[0] if width else 8
-
-
 def _label(run: Run) -> str:
-    size, multipliers, stages, width = _unpack(run)
+    size, multipliers, stages, width = run
     return (f"{size}x{size} int{width} {multipliers}, {stages} multiplier "
             f"stage{'' if stages == 1 else 's'}")
 
 
-def _canonical(size: int, multipliers: str, stages: int, width: int) -> Run:
-    return (size, multipliers, stages) if width == 8 else (size, multipliers, stages, width)
-
-
 def _key(record: dict[str, Any]) -> Run:
-    return _canonical(record["size"], record["multipliers"], record.get("multiplier_stages", 0),
-                      record.get("operand_width", 8))
+    """The run a record measured (records from before a field existed take its default)."""
+    return Run(record["size"], record["multipliers"], record.get("multiplier_stages", 0),
+               record.get("operand_width", 8))
 
 
 def _measure(run: Run, work: Path, target: str, seed: int) -> dict[str, Any]:
-    size, multipliers, stages, width = _unpack(run)
+    size, multipliers, stages, width = run
     cfg = SystolicConfig(rows=size, cols=size, dataflow="os", multiplier_stages=stages,
                          input_width=width, weight_width=width)
     v_path, _ = write_design(generate_systolic(cfg), work / "design")
@@ -129,7 +128,7 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
     one at a time; the report is rewritten after every run, so an interrupted benchmark keeps
     what it finished. Work files go to a temporary directory that is removed afterwards.
     """
-    unknown = [run[1] for run in runs if run[1] not in MULTIPLIERS]
+    unknown = [run.multipliers for run in runs if run.multipliers not in MULTIPLIERS]
     if unknown:
         raise ValueError(f"multipliers: must be dsp or lut, got {unknown[0]!r}")
     path = out_dir / ("pnr.json" if target == "ecp5" else f"pnr_{target}.json")
@@ -141,10 +140,9 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
     done = {_key(r) for r in records}
     with tempfile.TemporaryDirectory(prefix="accelgen-bench-pnr-") as scratch:
         for run in runs:
-            if _canonical(*_unpack(run)) in done:
+            if run in done:
                 continue
-            work = Path(scratch) / "-".join(map(str, _unpack(run)))
-            record = _measure(tuple(run), work, target, seed)
+            record = _measure(run, Path(scratch) / "-".join(map(str, run)), target, seed)
             record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             records.append(record)
             write_json_report(path, _report(target, records))
@@ -153,9 +151,8 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
 
 def _run(text: str) -> Run:
     """``SIZE:dsp|lut[:STAGES[:WIDTH]]``, as the module's command line takes runs."""
-    size, kind, *rest = text.split(":")
-    stages, width = [*rest, *["0", "8"][len(rest):]][:2]
-    return int(size), kind, int(stages), int(width)
+    size, kind, *numbers = text.split(":")
+    return Run(int(size), kind, *map(int, numbers))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -211,7 +211,7 @@ def add_flow_commands(commands: Any) -> None:
 
 
 def _cmd_bench_pnr(args: argparse.Namespace) -> int:
-    from .bench_pnr import MULTIPLIERS, RUNS, run_pnr_benchmark
+    from .bench_pnr import MULTIPLIERS, RUNS, Run, run_pnr_benchmark
 
     sizes = flat(args.sizes)
     kinds = flat(args.multipliers)
@@ -223,15 +223,14 @@ def _cmd_bench_pnr(args: argparse.Namespace) -> int:
     stages = flat(args.multiplier_stages)
     if stages is not None and any(count not in (0, 1, 2) for count in stages):
         raise UsageError(f"--multiplier-stages: must be 0, 1 or 2, got {stages}")
-    if sizes is None:
-        runs = [run for run in RUNS if (kinds is None or run[1] in kinds)
-                and (stages is None or run[2] in stages)]
-    else:
-        runs = [(size, kind, count) if args.operand_width == 8
-                else (size, kind, count, args.operand_width)
-                for size in sizes for kind in kinds or list(MULTIPLIERS) for count in stages or [2]]
     if args.operand_width < 1:
         raise UsageError(f"--operand-width: must be >= 1, got {args.operand_width}")
+    if sizes is None:
+        runs = [run for run in RUNS if (kinds is None or run.multipliers in kinds)
+                and (stages is None or run.stages in stages)]
+    else:
+        runs = [Run(size, kind, count, args.operand_width) for size in sizes
+                for kind in kinds or list(MULTIPLIERS) for count in stages or [2]]
     path = run_pnr_benchmark(writable_dir(args.output), runs, target=args.target,
                              seed=args.seed, keep_existing=not args.fresh)
     print(path)

@@ -59,9 +59,12 @@ logic and prevents both.
 """
 
 
-def _script(verilog: Path, top: str, target: str, workdir: Path) -> str:
+def _script(verilog: Path, top: str, target: str, workdir: Path, abc_script: str | None) -> str:
     # Relative, because YoWASP hides the real /tmp from Yosys (see run_yosys).
     source = os.path.relpath(verilog.resolve(), workdir.resolve())
+    command = TARGETS[target].format(top=top)
+    if abc_script is not None:  # `synth -flatten` with only ABC's script replaced
+        command = f"synth -flatten -noabc -top {top}\nabc -script {abc_script}\nopt -fast"
     return "\n".join(
         [
             f'read_verilog "{source}"',
@@ -70,7 +73,7 @@ def _script(verilog: Path, top: str, target: str, workdir: Path) -> str:
             f"tee -q -o latches.txt select -list {_LATCH_CELLS}",
             f"select -assert-none {_LATCH_CELLS}",
             *(UNESCAPE_NAMES if target != "generic" else ()),
-            TARGETS[target].format(top=top),
+            command,
             "check -assert",
             # Flattening leaves $scopeinfo cells that only name the former hierarchy.
             "delete t:$scopeinfo",
@@ -94,22 +97,26 @@ def _reject_latches(workdir: Path, top: str) -> None:
         )
 
 
-def synthesize(verilog: Path, top: str, target: str, workdir: Path) -> dict:
+def synthesize(verilog: Path, top: str, target: str, workdir: Path, *,
+               abc_script: str | None = None) -> dict:
     """Synthesize ``top`` from ``verilog`` for ``target`` and return its cell counts.
 
     The result is ``{"target", "top", "cells_total", "cells": {type: count}}`` plus, for
     ``generic``, ``"flip_flops"`` (all ``$_DFF*``/``$_SDFF*``/``$_ALDFF*`` variants) and, for FPGA
     targets, ``"fpga": {"lut", "ff", "dsp", "carry", "bram"}``. ``workdir`` keeps ``synth.ys``,
     ``yosys.log`` and ``stat.json``. Raises :class:`ValueError` for an unknown target and
-    :class:`ToolError` when Yosys fails or the design infers a latch.
+    :class:`ToolError` when Yosys fails or the design infers a latch. ``abc_script`` (generic
+    only) replaces ABC's default script (Yosys' ``abc -script`` argument), nothing else.
 
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+    if abc_script is not None and target != "generic":
+        raise ValueError(f"abc_script: for the generic target only, got target {target!r}")
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("latches.txt", "stat.json"):
         (workdir / stale).unlink(missing_ok=True)
-    (workdir / "synth.ys").write_text(_script(verilog, top, target, workdir))
+    (workdir / "synth.ys").write_text(_script(verilog, top, target, workdir, abc_script))
     try:
         run_yosys(["-s", "synth.ys"], cwd=workdir, log=workdir / "yosys.log")
     except ToolError:

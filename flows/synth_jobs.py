@@ -73,14 +73,10 @@ def _child() -> None:
     """Entry point of one synthesis process: arguments in ``argv[1]`` (JSON), outcome to the
     file it names."""
     job = json.loads(sys.argv[1])
-    if job.get("abc_script"):
-        # This process runs one synthesis and exits, so the flow's script table may be changed.
-        escaped = job["abc_script"].replace("{", "{{").replace("}", "}}")
-        synth.TARGETS["generic"] = (f"synth -flatten -noabc -top {{top}}\n"
-                                    f"abc -script {escaped}\nopt -fast")
     start = time.perf_counter()
     try:
-        report = synthesize(Path(job["verilog"]), job["top"], job["target"], Path(job["workdir"]))
+        report = synthesize(Path(job["verilog"]), job["top"], job["target"], Path(job["workdir"]),
+                            abc_script=job.get("abc_script"))
         outcome: dict[str, Any] = {"report": report}
     except ToolError as error:
         outcome = {"error": str(error)}

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from accelgen.flows import bench_pnr
+from accelgen.flows.bench_pnr import Run
 
 
 def test_pnr_benchmark_keeps_finished_runs_and_adds_new_ones(tmp_path, monkeypatch):
@@ -14,35 +15,32 @@ def test_pnr_benchmark_keeps_finished_runs_and_adds_new_ones(tmp_path, monkeypat
 
     def fake(run, work, target, seed):
         measured.append(run)
-        size, kind, stages = run
-        return {"size": size, "multipliers": kind, "multiplier_stages": stages,
-                "fmax_mhz": 100.0 - size}
+        return {"size": run.size, "multipliers": run.multipliers, "multiplier_stages": run.stages,
+                "fmax_mhz": 100.0 - run.size}
 
     monkeypatch.setattr(bench_pnr, "_measure", fake)
     monkeypatch.setattr(bench_pnr, "machine_context", lambda: {"cpu_count": 1})
-    path = bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", 2), (4, "lut", 2)])
-    assert measured == [(4, "dsp", 2), (4, "lut", 2)]
-    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", 2), (8, "dsp", 2), (4, "dsp", 0)])
-    assert measured[2:] == [(8, "dsp", 2), (4, "dsp", 0)]
+    path = bench_pnr.run_pnr_benchmark(tmp_path, [Run(4, "dsp", 2), Run(4, "lut", 2)])
+    assert measured == [Run(4, "dsp", 2), Run(4, "lut", 2)]
+    bench_pnr.run_pnr_benchmark(tmp_path, [Run(4, "dsp", 2), Run(8, "dsp", 2), Run(4, "dsp", 0)])
+    assert measured[2:] == [Run(8, "dsp", 2), Run(4, "dsp", 0)]
     records = json.loads(path.read_text())["records"]
     assert [bench_pnr._key(r) for r in records] == [
-        (4, "dsp", 0), (4, "dsp", 2), (8, "dsp", 2), (4, "lut", 2)]
+        Run(4, "dsp", 0), Run(4, "dsp", 2), Run(8, "dsp", 2), Run(4, "lut", 2)]
     assert all("date" in r for r in records)
-    bench_pnr.run_pnr_benchmark(tmp_path, [(4, "dsp", 2)], keep_existing=False)
-    assert measured[4:] == [(4, "dsp", 2)]
+    bench_pnr.run_pnr_benchmark(tmp_path, [Run(4, "dsp", 2)], keep_existing=False)
+    assert measured[4:] == [Run(4, "dsp", 2)]
     assert len(json.loads(path.read_text())["records"]) == 1
 
 
 def test_pnr_runs_from_the_module_command_line():
-    parse = bench_pnr._run
-    assert [bench_pnr._canonical(*bench_pnr._unpack(parse(text)))
-            for text in ("16:lut:2:4", "8:dsp:2", "4:lut", "4:dsp:1:8")] == [
-        (16, "lut", 2, 4), (8, "dsp", 2), (4, "lut", 0), (4, "dsp", 1)]
+    assert [bench_pnr._run(text) for text in ("16:lut:2:4", "8:dsp:2", "4:lut", "4:dsp:1:8")] == [
+        Run(16, "lut", 2, 4), Run(8, "dsp", 2), Run(4, "lut", 0), Run(4, "dsp", 1)]
 
 
 def test_pnr_benchmark_rejects_unknown_mappings(tmp_path):
     with pytest.raises(ValueError, match="dsp or lut"):
-        bench_pnr.run_pnr_benchmark(tmp_path, [(4, "bram", 0)])
+        bench_pnr.run_pnr_benchmark(tmp_path, [Run(4, "bram", 0)])
 
 
 def _bench_parser():
@@ -65,22 +63,22 @@ def test_bench_pnr_arguments_select_runs(tmp_path, monkeypatch):
     args = parser.parse_args(["pnr", "--sizes", "4,8", "--multipliers", "lut", "--fresh",
                               "-o", str(tmp_path)])
     assert args.run(args) == 0
-    assert calls[-1] == ([(4, "lut", 2), (8, "lut", 2)],
+    assert calls[-1] == ([Run(4, "lut", 2), Run(8, "lut", 2)],
                          {"target": "ecp5", "seed": 1, "keep_existing": False})
     args = parser.parse_args(["pnr", "--sizes", "4", "--multipliers", "dsp",
                               "--multiplier-stages", "2,0", "-o", str(tmp_path)])
     args.run(args)
-    assert calls[-1][0] == [(4, "dsp", 2), (4, "dsp", 0)]
+    assert calls[-1][0] == [Run(4, "dsp", 2), Run(4, "dsp", 0)]
     args = parser.parse_args(["pnr", "--multipliers", "dsp", "-o", str(tmp_path)])
     args.run(args)
-    assert calls[-1][0] == [run for run in bench_pnr.RUNS if run[1] == "dsp"]
+    assert calls[-1][0] == [run for run in bench_pnr.RUNS if run.multipliers == "dsp"]
     args = parser.parse_args(["pnr", "--sizes", "16", "--multipliers", "lut",
                               "--operand-width", "4", "-o", str(tmp_path)])
     args.run(args)
-    assert calls[-1][0] == [(16, "lut", 2, 4)]
+    assert calls[-1][0] == [Run(16, "lut", 2, 4)]
     args = parser.parse_args(["pnr", "--multiplier-stages", "0", "-o", str(tmp_path)])
     args.run(args)
-    assert calls[-1][0] == [run for run in bench_pnr.RUNS if run[2] == 0]
+    assert calls[-1][0] == [run for run in bench_pnr.RUNS if run.stages == 0]
 
 
 def test_bench_flow_usage_errors(tmp_path):
