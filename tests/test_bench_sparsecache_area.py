@@ -62,6 +62,9 @@ def test_tiny_run_writes_complete_report(tmp_path: Path) -> None:
     for name, block in blocks.items():
         generic = block["area"]["generic"]
         assert generic["measured"] and generic["cells"] > 0, name
+        # The same flow with ABC's script replaced (synthesize's abc_script): a run of its own.
+        assert block["area"]["generic_no_dch"]["measured"], name
+        assert block["area"]["generic_no_dch"]["cells"] > 0, name
         assert "ecp5" not in block["area"]
     # Memories and sub-blocks are black boxes, counted apart from the cells.
     assert blocks["l1_logic"]["area"]["generic"]["black_boxes"] == {MEMORY_CELL: 3}
