@@ -77,9 +77,45 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     for number in running:  # killed mid-trial: failed, and its point queued again
         assert states[number].state is TrialState.FAIL
         retries = [t for t in states.values() if t.user_attrs.get("retry_of") == number]
-        if states[number].params:
+        if "coordinator" in states[number].user_attrs:  # its point was drawn: run it again
             assert len(retries) == 1 and retries[0].params == states[number].params
-        else:  # killed inside Study.ask, before any parameter was stored: nothing to rerun
+        else:  # killed inside Study.ask with a partial point: the sampler draws anew
             assert not retries
     assert f"{TRIALS} scored" in second.stdout
     assert (out / "killed.json").is_file()
+
+
+def _running_trial(study: optuna.Study, params: dict, **user_attrs) -> int:
+    """A trial left RUNNING by a dead coordinator, with ``params`` stored so far."""
+    storage = study._storage
+    trial_id = storage.create_new_trial(study._study_id)
+    for name, value in params.items():
+        storage.set_trial_param(trial_id, name, SPACE[name].to_internal_repr(value), SPACE[name])
+    for key, value in user_attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    return storage.get_trial(trial_id).number
+
+
+SPACE = {"rows": optuna.distributions.CategoricalDistribution((2, 4)),
+         "cols": optuna.distributions.CategoricalDistribution((2, 4)),
+         "dataflow": optuna.distributions.CategoricalDistribution(("os", "ws"))}
+
+
+def test_only_a_drawn_point_is_run_again(tmp_path: Path) -> None:
+    """A coordinator killed inside ``Study.ask`` leaves a partial point: requeueing it would
+    pin some parameters and draw the rest, so it is failed and not run again; a drawn point,
+    or an enqueued one (its fixed parameters) killed before it was marked drawn, is."""
+    from accelgen.flows.dse.engine import _fail_orphans
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    partial = _running_trial(study, {"rows": 4, "cols": 2})
+    drawn = _running_trial(study, {"rows": 2, "cols": 4, "dataflow": "ws"}, coordinator="h:1")
+    study.enqueue_trial({"rows": 4, "cols": 4, "dataflow": "os"})
+    queued = study.ask(SPACE).number  # killed before its coordinator attribute was set
+    _fail_orphans(study)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert {trials[n].state for n in (partial, drawn, queued)} == {TrialState.FAIL}
+    retries = {t.user_attrs["retry_of"]: t.system_attrs["fixed_params"]
+               for t in trials.values() if "retry_of" in t.user_attrs}
+    assert retries == {drawn: {"rows": 2, "cols": 4, "dataflow": "ws"},
+                       queued: {"rows": 4, "cols": 4, "dataflow": "os"}}

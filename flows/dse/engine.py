@@ -144,9 +144,18 @@ def default_storage(out_dir: Path) -> str:
 
 
 def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """A trial whose coordinator died: run its point again (a tool does not remember it)."""
-    if trial.params:
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    """A trial whose coordinator died: run its point again (a tool does not remember it).
+
+    ``Study.ask`` stores one parameter at a time, so a coordinator killed inside it leaves a
+    partial point; requeueing that would pin a few parameters and draw the rest afresh, a
+    point nobody chose. Only a drawn point (``coordinator`` is set right after ``ask``) or
+    an enqueued one (its fixed parameters) is run again; otherwise the sampler draws anew."""
+    if "coordinator" in trial.user_attrs:
+        params = trial.params
+    else:
+        params = trial.system_attrs.get("fixed_params") or {}
+    if params:
+        study.enqueue_trial(params, user_attrs={"retry_of": trial.number})
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
