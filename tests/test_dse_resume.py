@@ -77,8 +77,11 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     for number in running:  # killed mid-trial: failed, and its point queued again
         assert states[number].state is TrialState.FAIL
         retries = [t for t in states.values() if t.user_attrs.get("retry_of") == number]
-        if "coordinator" in states[number].user_attrs:  # its point was drawn: run it again
-            assert len(retries) == 1 and retries[0].params == states[number].params
+        killed = states[number]
+        if "coordinator" in killed.user_attrs:  # its point was drawn: run it again
+            assert len(retries) == 1 and retries[0].params == killed.params
+        elif "fixed_params" in killed.system_attrs:  # an enqueued point: run it again
+            assert len(retries) == 1 and retries[0].params == killed.system_attrs["fixed_params"]
         else:  # killed inside Study.ask with a partial point: the sampler draws anew
             assert not retries
     assert f"{TRIALS} scored" in second.stdout
