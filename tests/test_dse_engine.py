@@ -237,6 +237,7 @@ def test_a_dead_runs_trial_is_failed_and_run_again(workload: str, tmp_path: Path
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'dse.db'}")
     orphan = study.ask({"rows": optuna.distributions.CategoricalDistribution([2, 4, 8]),
                         "cols": optuna.distributions.CategoricalDistribution([4, 8])})
+    orphan.set_user_attr("coordinator", "dead-host:1")  # its point was drawn
     params = dict(orphan.params)
     result = dse(workload, out, 4, space=space)
     states = {t["number"]: t for t in result.report["trials"]}

@@ -68,7 +68,9 @@ def confirm_point(canonical: dict[str, Any], scoring: Scoring, out_dir: Path,
     """Real figures of one canonical point (see :func:`~.space.canonical_point`).
 
     Returns ``{"module", "figures": {area_ge, fmax_mhz, device, ..., power}, "errors":
-    {step: {error, log}}, "seconds": {step: s}}``; never raises for a tool failure.
+    {step: {error, log}}, "seconds": {step: s}, "workdir"}`` (``workdir`` relative to
+    ``out_dir``, beside the report, so a committed report names no machine's paths); never
+    raises for a tool failure.
     """
     from accelgen.generators.emit import generate_systolic, write_design
 
@@ -80,7 +82,7 @@ def confirm_point(canonical: dict[str, Any], scoring: Scoring, out_dir: Path,
     design = generate_systolic(cfg)
     v_path, _ = write_design(design, workdir / "design")
     result: dict[str, Any] = {"module": cfg.name, "figures": {}, "errors": {}, "seconds": {},
-                              "workdir": str(workdir)}
+                              "workdir": workdir.relative_to(out_dir).as_posix()}
     material = {"config": cfg.to_dict(), "liberty": scoring.liberty}
 
     def area() -> dict[str, Any]:
