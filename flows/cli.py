@@ -19,6 +19,7 @@ from typing import Any
 from accelgen.generators.systolic import ConfigError
 
 from .cli_common import (
+    EXIT_INTERRUPTED,
     EXIT_USAGE,
     UsageError,
     add_bench,
@@ -323,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ToolError as error:
         print(f"accelgen: tool failed: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 128 + SIGINT as shells do
+        print("accelgen: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from typing import Any
 from accelgen.generators.systolic import SystolicConfig
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):

@@ -7015,6 +7015,7 @@ module \systolic_os_16x16_s8x8_acc28_fuse_rqhe.result_fifo (clk, rst, w_en, r_da
   wire [576:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
+  (* ram_style = "distributed" *)
   reg [576:0] storage [49:0];
   initial begin
     storage[0] = 577'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;

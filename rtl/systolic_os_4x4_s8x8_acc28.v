@@ -921,6 +921,7 @@ module \systolic_os_4x4_s8x8_acc28.result_fifo (clk, rst, r_data, w_port__data, 
   wire [112:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
+  (* ram_style = "distributed" *)
   reg [112:0] storage [13:0];
   initial begin
     storage[0] = 113'h00000000000000000000000000000;

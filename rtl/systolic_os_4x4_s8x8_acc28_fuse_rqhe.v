@@ -1363,6 +1363,7 @@ module \systolic_os_4x4_s8x8_acc28_fuse_rqhe.result_fifo (clk, rst, w_en, r_data
   wire [144:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
+  (* ram_style = "distributed" *)
   reg [144:0] storage [13:0];
   initial begin
     storage[0] = 145'h0000000000000000000000000000000000000;

@@ -6832,6 +6832,7 @@ module \systolic_ws_16x16_s8x8_acc28.result_fifo (clk, rst, r_data, w_en, w_port
   wire [448:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
+  (* ram_style = "distributed" *)
   reg [448:0] storage [33:0];
   initial begin
     storage[0] = 449'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;

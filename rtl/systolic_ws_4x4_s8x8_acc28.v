@@ -1096,6 +1096,7 @@ module \systolic_ws_4x4_s8x8_acc28.result_fifo (clk, rst, r_data, w_en, w_port__
   wire [112:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
+  (* ram_style = "distributed" *)
   reg [112:0] storage [9:0];
   initial begin
     storage[0] = 113'h00000000000000000000000000000;

@@ -135,3 +135,28 @@ def test_regress_covers_fuse_mode_for_fuse_capable_arrays(tmp_path):
     assert summary.startswith("PASS systolic_os_2x3_s8x8_acc22_fuse_rqhu: ")
     junit = Path(summary.split("JUnit XML: ")[1]).read_text()
     assert "fuse_matches_golden" in junit and "gemm_matches_golden" in junit
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import accelgen.flows.cli as cli
+
+    def interrupted(_args: object) -> int:
+        raise KeyboardInterrupt
+
+    real = cli._parser
+
+    def interrupt_everywhere(parser) -> None:
+        parser.set_defaults(run=interrupted)
+        for action in getattr(parser._subparsers, "_group_actions", ()):
+            for sub in action.choices.values():
+                interrupt_everywhere(sub)
+
+    def parser():
+        built = real()
+        interrupt_everywhere(built)
+        return built
+
+    monkeypatch.setattr(cli, "_parser", parser)
+    assert main(["generate", "systolic", "--rows", "2", "--cols", "2"]) == 130
+    assert capsys.readouterr().err == "accelgen: interrupted\n"

@@ -21,6 +21,7 @@ from .links import (
     result_layout,
 )
 from .requantizer import RowRequantizer
+from .result_fifo import ResultFIFO
 from .row import SystolicRow
 
 __all__ = ["SystolicArray"]
@@ -84,7 +85,7 @@ class SystolicArray(wiring.Component):
 
         # Result FIFO and the credits that keep it from overflowing.
         fifo_layout = result_layout(cfg)
-        m.submodules.result_fifo = result_fifo = fifo.SyncFIFOBuffered(
+        m.submodules.result_fifo = result_fifo = ResultFIFO(
             width=fifo_layout.size, depth=cfg.result_depth)
         m.d.comb += [
             self.results.payload.eq(result_fifo.r_data),
