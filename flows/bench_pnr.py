@@ -118,25 +118,27 @@ def _report(target: str, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
-                      target: str = "ecp5", seed: int = 1, keep_existing: bool = True) -> Path:
+                      target: str = "ecp5", seed: int = 1, remeasure: bool = False) -> Path:
     """Place and route every ``(size, multipliers)`` run; write ``out_dir/pnr.json`` (ECP5)
     or ``out_dir/pnr_<target>.json``.
 
     A run that does not fit (too many multipliers for the DSPs, too many LUTs for the largest
-    device) is recorded with the reason. With ``keep_existing``, records already in
-    that file are kept and their runs skipped, so sizes can be added
-    one at a time; the report is rewritten after every run, so an interrupted benchmark keeps
-    what it finished. Work files go to a temporary directory that is removed afterwards.
+    device) is recorded with the reason. Records already in that file are kept and their
+    runs skipped, so sizes can be added one at a time; ``remeasure`` measures ``runs`` again
+    (after a generator change) and keeps every other record. The report is rewritten after
+    every run, so an interrupted benchmark keeps what it finished. Work files go to a temporary directory that is removed afterwards.
     """
     unknown = [run.multipliers for run in runs if run.multipliers not in MULTIPLIERS]
     if unknown:
         raise ValueError(f"multipliers: must be dsp or lut, got {unknown[0]!r}")
     path = out_dir / ("pnr.json" if target == "ecp5" else f"pnr_{target}.json")
     records: list[dict[str, Any]] = []
-    if keep_existing and path.is_file():
+    if path.is_file():
         previous = json.loads(path.read_text())
         if previous.get("target") == target:
             records = previous["records"]
+    if remeasure:
+        records = [r for r in records if _key(r) not in set(runs)]
     done = {_key(r) for r in records}
     with tempfile.TemporaryDirectory(prefix="accelgen-bench-pnr-") as scratch:
         for run in runs:

@@ -232,7 +232,7 @@ def _cmd_bench_pnr(args: argparse.Namespace) -> int:
         runs = [Run(size, kind, count, args.operand_width) for size in sizes
                 for kind in kinds or list(MULTIPLIERS) for count in stages or [2]]
     path = run_pnr_benchmark(writable_dir(args.output), runs, target=args.target,
-                             seed=args.seed, keep_existing=not args.fresh)
+                             seed=args.seed, remeasure=args.fresh)
     print(path)
     return 0
 
@@ -274,7 +274,8 @@ def add_flow_benches(bench_kinds: Any) -> None:
     pnr.add_argument("--target", choices=["ecp5", "ice40"], default="ecp5")
     pnr.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
     pnr.add_argument("--fresh", action="store_true",
-                     help="measure every run again instead of keeping pnr.json's records")
+                     help="measure the runs again, replacing their records in pnr.json "
+                          "(other records are kept)")
 
     model = add_bench(bench_kinds, "area-model",
                      "calibrated area model against flat synthesis (Yosys)",

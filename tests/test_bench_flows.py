@@ -16,7 +16,7 @@ def test_pnr_benchmark_keeps_finished_runs_and_adds_new_ones(tmp_path, monkeypat
     def fake(run, work, target, seed):
         measured.append(run)
         return {"size": run.size, "multipliers": run.multipliers, "multiplier_stages": run.stages,
-                "fmax_mhz": 100.0 - run.size}
+                "fmax_mhz": 100.0 - run.size, "measurement": len(measured)}
 
     monkeypatch.setattr(bench_pnr, "_measure", fake)
     monkeypatch.setattr(bench_pnr, "machine_context", lambda: {"cpu_count": 1})
@@ -28,9 +28,12 @@ def test_pnr_benchmark_keeps_finished_runs_and_adds_new_ones(tmp_path, monkeypat
     assert [bench_pnr._key(r) for r in records] == [
         Run(4, "dsp", 0), Run(4, "dsp", 2), Run(8, "dsp", 2), Run(4, "lut", 2)]
     assert all("date" in r for r in records)
-    bench_pnr.run_pnr_benchmark(tmp_path, [Run(4, "dsp", 2)], keep_existing=False)
+    bench_pnr.run_pnr_benchmark(tmp_path, [Run(4, "dsp", 2)], remeasure=True)
     assert measured[4:] == [Run(4, "dsp", 2)]
-    assert len(json.loads(path.read_text())["records"]) == 1
+    again = json.loads(path.read_text())["records"]
+    assert sorted(bench_pnr._key(r) for r in again) == sorted(bench_pnr._key(r) for r in records)
+    assert {bench_pnr._key(r): r["measurement"] for r in again} == {
+        **{bench_pnr._key(r): r["measurement"] for r in records}, Run(4, "dsp", 2): 5}
 
 
 def test_pnr_runs_from_the_module_command_line():
@@ -64,7 +67,7 @@ def test_bench_pnr_arguments_select_runs(tmp_path, monkeypatch):
                               "-o", str(tmp_path)])
     assert args.run(args) == 0
     assert calls[-1] == ([Run(4, "lut", 2), Run(8, "lut", 2)],
-                         {"target": "ecp5", "seed": 1, "keep_existing": False})
+                         {"target": "ecp5", "seed": 1, "remeasure": True})
     args = parser.parse_args(["pnr", "--sizes", "4", "--multipliers", "dsp",
                               "--multiplier-stages", "2,0", "-o", str(tmp_path)])
     args.run(args)
