@@ -126,7 +126,8 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
     device) is recorded with the reason. Records already in that file are kept and their
     runs skipped, so sizes can be added one at a time; ``remeasure`` measures ``runs`` again
     (after a generator change) and keeps every other record. The report is rewritten after
-    every run, so an interrupted benchmark keeps what it finished. Work files go to a temporary directory that is removed afterwards.
+    every run, so an interrupted benchmark keeps what it finished. Work files go to a
+    temporary directory that is removed afterwards.
     """
     unknown = [run.multipliers for run in runs if run.multipliers not in MULTIPLIERS]
     if unknown:
@@ -138,7 +139,8 @@ def run_pnr_benchmark(out_dir: Path, runs: Sequence[Run] = RUNS, *,
         if previous.get("target") == target:
             records = previous["records"]
     if remeasure:
-        records = [r for r in records if _key(r) not in set(runs)]
+        again = set(runs)
+        records = [r for r in records if _key(r) not in again]
     done = {_key(r) for r in records}
     with tempfile.TemporaryDirectory(prefix="accelgen-bench-pnr-") as scratch:
         for run in runs:

@@ -7,9 +7,10 @@ from amaranth.lib import fifo
 __all__ = ["DISTRIBUTED_MAX_DEPTH", "ResultFIFO"]
 
 #: Deepest result FIFO kept in LUT RAM. Left to itself, Yosys puts a wide, shallow FIFO (a
-#: 16x16 array's is 320 bits x 52) in ECP5 block RAM, whose read without the output register
-#: (adding it would cost a cycle of latency) takes about 6 ns and capped the array's Fmax.
-#: LUT RAM reads in about 1 ns; past 64 entries its read multiplexer grows and block RAM wins.
+#: 16x16 int4 array's keeps 52 entries of 321 bits) in ECP5 block RAM, whose read without the
+#: output register (adding it would cost a cycle of latency) takes about 6 ns and capped the
+#: array's Fmax. LUT RAM reads in about 1 ns; past 64 entries (four 16-entry RAMs per bit)
+#: its read multiplexer deepens, so deeper FIFOs are left to the tool.
 DISTRIBUTED_MAX_DEPTH = 64
 
 
