@@ -178,6 +178,9 @@ def run_jobs(jobs: Sequence[SynthJob], parallel: int, timeout_s: float,
     """The outcome of every job (see the module docstring), ``parallel`` at a time in the
     given order; ``progress`` receives one line per start and end. ``limit_generic`` applies
     ``timeout_s`` to generic runs as well; ``cache_dir`` keeps and reuses outcomes."""
+    def limited(job: SynthJob) -> bool:
+        return limit_generic or job.target != "generic"
+
     pending = list(jobs)
     running: dict[SynthJob, tuple[subprocess.Popen, float]] = {}
     outcomes: dict[SynthJob, dict[str, Any]] = {}
@@ -185,8 +188,7 @@ def run_jobs(jobs: Sequence[SynthJob], parallel: int, timeout_s: float,
         while pending or running:
             while pending and len(running) < parallel:
                 job = pending.pop(0)
-                limited = limit_generic or job.target != "generic"
-                cached = _cached(job, cache_dir, timeout_s, limited)
+                cached = _cached(job, cache_dir, timeout_s, limited(job))
                 if cached is not None:
                     progress(f"{job.label}: cached")
                     outcomes[job] = cached
@@ -199,7 +201,7 @@ def run_jobs(jobs: Sequence[SynthJob], parallel: int, timeout_s: float,
                 if process.poll() is not None:
                     outcome = _finish(job, process, elapsed)
                     state = "failed" if "error" in outcome else f"{outcome['seconds']:.1f} s"
-                elif (limit_generic or job.target != "generic") and elapsed > timeout_s:
+                elif limited(job) and elapsed > timeout_s:
                     outcome = _stop(process, elapsed, timeout_s)
                     state = f"stopped after {elapsed:.0f} s"
                 else:
